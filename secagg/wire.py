@@ -78,7 +78,12 @@ def advertise_payload(config_digest_: bytes, sender: int, c_pk: bytes, s_pk: byt
 
 
 def share_keys_payload(msg: pb.ShareKeys) -> bytes:
-    parts: list[bytes | int] = [msg.session_id, msg.sender, msg.self_seed_commitment, len(msg.shares)]
+    parts: list[bytes | int] = [
+        msg.session_id,
+        msg.sender,
+        msg.self_seed_commitment,
+        len(msg.shares),
+    ]
     for s in msg.shares:
         parts += [
             s.recipient,
@@ -120,7 +125,9 @@ def encode_vector(vector: np.ndarray, bits: int) -> bytes:
     return np.ascontiguousarray(vector, dtype=lane_dtype(bits)).tobytes()
 
 
-def decode_vector(data: bytes, dimension: int, bits: int, *, culprit: int | None = None) -> np.ndarray:
+def decode_vector(
+    data: bytes, dimension: int, bits: int, *, culprit: int | None = None
+) -> np.ndarray:
     """Bytes -> read-only lane array, refusing a wrong length or any element >= 2^bits."""
     dtype = lane_dtype(bits)
     expected = dimension * dtype.itemsize
@@ -147,4 +154,6 @@ def unique_ids(ids: Iterable[int], what: str) -> list[int]:
 
 def require_length(value: bytes, length: int, what: str, reason: AbortReason, culprit=None) -> None:
     if len(value) != length:
-        raise ProtocolAbort(reason, f"{what} must be {length} bytes, got {len(value)}", culprit=culprit)
+        raise ProtocolAbort(
+            reason, f"{what} must be {length} bytes, got {len(value)}", culprit=culprit
+        )

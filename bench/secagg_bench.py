@@ -1,0 +1,247 @@
+"""`blindsum bench secagg`: one simulated SecAgg(+) round on random inputs.
+
+All participants run serially in this process (their times are per
+participant); the aggregator spreads its mask jobs over the available cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from secagg import crypto
+from secagg.graph import ThreatModel
+from secagg.simulate import STAGES, random_inputs, run_simulation
+
+DROP_STAGES = STAGES[1:]  # dropping before advertising is just not being invited
+
+
+def _positive_int(flag: str, low: int = 1, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{flag} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _fraction(flag: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number, got {text!r}") from None
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{flag} must be in [0, 1), got {value}")
+        return value
+
+    return parse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("secagg", help="one in-memory SecAgg/SecAgg+ round on random inputs")
+    p.add_argument("--clients", type=_positive_int("--clients", 3, 100_000), default=100)
+    p.add_argument("--dim", type=_positive_int("--dim", 1, 1 << 31), default=100_000)
+    p.add_argument("--bits", type=_positive_int("--bits", 1, 62), default=32)
+    p.add_argument(
+        "--dropout",
+        type=_fraction("--dropout"),
+        default=0.0,
+        help="fraction of participants that drop (default 0)",
+    )
+    p.add_argument(
+        "--drop-stage",
+        choices=DROP_STAGES,
+        default="masked-input",
+        help="the stage whose message the dropped participants never send "
+        "(default masked-input: they drop right after ShareKeys)",
+    )
+    p.add_argument("--graph", choices=("full", "harary"), default="harary")
+    p.add_argument("--corrupt-fraction", type=_fraction("--corrupt-fraction"), default=0.05)
+    p.add_argument("--repeat", type=_positive_int("--repeat", 1, 1000), default=1)
+    p.add_argument(
+        "--workers",
+        type=_positive_int("--workers", 1, 256),
+        default=os.cpu_count() or 1,
+        help="aggregator threads for mask removal (default: all cores)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_command)
+
+
+def run_secagg_bench(
+    *,
+    clients: int,
+    dim: int,
+    bits: int = 32,
+    dropout: float = 0.0,
+    drop_stage: str = "masked-input",
+    graph: str = "harary",
+    corrupt_fraction: float = 0.05,
+    workers: int = 1,
+) -> dict:
+    """One round; returns the measurements as a JSON-ready dict."""
+    inputs = random_inputs(clients, dim, bits)
+    dropped = _choose(sorted(inputs), int(dropout * clients))
+    threat = ThreatModel(corrupt_fraction=corrupt_fraction, dropout_fraction=max(dropout, 0.01))
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        t0 = time.perf_counter()
+        result = run_simulation(
+            inputs,
+            bits=bits,
+            graph=graph,
+            threat=threat,
+            dropouts={u: drop_stage for u in dropped},
+            map_function=pool.map if pool else None,
+            workers=workers,
+        )
+        round_seconds = time.perf_counter() - t0
+    finally:
+        if pool:
+            pool.shutdown()
+    per_participant = {}
+    for stage in STAGES:
+        times = list(result.participant_seconds.get(stage, {}).values())
+        if times:
+            per_participant[stage] = {"mean": statistics.fmean(times), "max": max(times)}
+    totals: dict[int, float] = {}
+    for stage_times in result.participant_seconds.values():
+        for u, s in stage_times.items():
+            totals[u] = totals.get(u, 0.0) + s
+    masking = _masking_rate(dim, bits)
+    keystream = crypto.measure_keystream_rate()
+    return {
+        "correct": bool(result.correct),
+        "aborted": result.server_abort.reason.value if result.server_abort else None,
+        "clients": clients,
+        "dim": dim,
+        "bits": bits,
+        "graph": "full" if result.full_graph else "harary",
+        "dropout": dropout,
+        "drop_stage": drop_stage,
+        "dropped": len(dropped),
+        "k": result.k,
+        "t": result.t,
+        "survivors": {f"U{i}": len(s) for i, s in result.survivor_sets.items()},
+        "aggregator_seconds": sum(result.aggregator_seconds.values()),
+        "aggregator_stage_seconds": result.aggregator_seconds,
+        "participant_stage_seconds": per_participant,
+        "participant_seconds_mean": statistics.fmean(totals.values()) if totals else 0.0,
+        "participant_seconds_max": max(totals.values(), default=0.0),
+        "round_seconds": round_seconds,
+        "bytes_up_per_participant": statistics.fmean(result.bytes_up.values())
+        if result.bytes_up
+        else 0,
+        "bytes_down_per_participant": statistics.fmean(result.bytes_down.values())
+        if result.bytes_down
+        else 0,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "keystream_bytes_per_second": keystream,
+        "masking_bytes_per_second": masking,
+        "masking_fraction_of_keystream": masking / keystream,
+        "workers": workers,
+    }
+
+
+def _choose(ids: list[int], count: int) -> list[int]:
+    pool = list(ids)
+    return [pool.pop(secrets.randbelow(len(pool))) for _ in range(count)]
+
+
+def _masking_rate(dim: int, bits: int, repeats: int = 5) -> float:
+    """Mask-add throughput (keystream bytes consumed per second) at this size, best of `repeats`."""
+    gen = crypto.MaskGenerator()
+    acc = np.zeros(dim, dtype=crypto.mask_dtype(bits))
+    session, seed = crypto.random_bytes(32), crypto.random_bytes(32)
+    best = float("inf")
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        gen.add(acc, seed, session=session, owners=(i,), vector="bench", bits=bits)
+        best = min(best, time.perf_counter() - t0)
+    return acc.nbytes / best
+
+
+def run_command(args: argparse.Namespace) -> int:
+    runs = [
+        run_secagg_bench(
+            clients=args.clients,
+            dim=args.dim,
+            bits=args.bits,
+            dropout=args.dropout,
+            drop_stage=args.drop_stage,
+            graph=args.graph,
+            corrupt_fraction=args.corrupt_fraction,
+            workers=args.workers,
+        )
+        for _ in range(args.repeat)
+    ]
+    report = dict(runs[-1])
+    if args.repeat > 1:
+        for key in ("aggregator_seconds", "participant_seconds_mean", "round_seconds"):
+            values = [r[key] for r in runs]
+            report[key] = statistics.median(values)
+            report[f"{key}_min"], report[f"{key}_max"] = min(values), max(values)
+        report["correct"] = all(r["correct"] for r in runs)
+        report["repeat"] = args.repeat
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_report(report)
+    return 0 if report["correct"] else 1
+
+
+def _print_report(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    head = (
+        f"SecAgg{'+' if r['graph'] == 'harary' else ''} n={r['clients']} d={r['dim']} bits={r['bits']} "
+        f"graph={r['graph']} k={r['k']} t={r['t']} dropped={r['dropped']} at {r['drop_stage']}"
+    )
+    table = Table(title=head)
+    table.add_column("stage")
+    table.add_column("participant mean (ms)", justify="right")
+    table.add_column("participant max (ms)", justify="right")
+    table.add_column("aggregator (ms)", justify="right")
+    for stage in STAGES:
+        p = r["participant_stage_seconds"].get(stage, {"mean": 0.0, "max": 0.0})
+        table.add_row(
+            stage,
+            f"{p['mean'] * 1e3:.2f}",
+            f"{p['max'] * 1e3:.2f}",
+            f"{r['aggregator_stage_seconds'].get(stage, 0.0) * 1e3:.2f}",
+        )
+    table.add_row(
+        "total",
+        f"{r['participant_seconds_mean'] * 1e3:.2f}",
+        f"{r['participant_seconds_max'] * 1e3:.2f}",
+        f"{r['aggregator_seconds'] * 1e3:.2f}",
+    )
+    console.print(table)
+    console.print(
+        f"round {r['round_seconds']:.3f} s (participants serial) | up {r['bytes_up_per_participant'] / 1e3:.1f} kB"
+        f" / down {r['bytes_down_per_participant'] / 1e3:.1f} kB per participant | peak RSS "
+        f"{r['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
+    console.print(
+        f"keystream {r['keystream_bytes_per_second'] / 1e9:.2f} GB/s | masking "
+        f"{r['masking_bytes_per_second'] / 1e9:.2f} GB/s ({100 * r['masking_fraction_of_keystream']:.0f}% of keystream)"
+    )
+    console.print(
+        f"correct: {r['correct']}" + (f" (aborted: {r['aborted']})" if r["aborted"] else "")
+    )
