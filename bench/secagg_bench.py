@@ -17,48 +17,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from node.cli_args import float_in, int_in
 from secagg import crypto
 from secagg.graph import ThreatModel
 from secagg.simulate import STAGES, random_inputs, run_simulation
 
-DROP_STAGES = STAGES[1:]  # dropping before advertising is just not being invited
-
-
-def _positive_int(flag: str, low: int = 1, high: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"{flag} must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _fraction(flag: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be a number, got {text!r}") from None
-        if not 0.0 <= value < 1.0:
-            raise argparse.ArgumentTypeError(f"{flag} must be in [0, 1), got {value}")
-        return value
-
-    return parse
+DROP_STAGES = STAGES[1:]
+FRACTION = float_in(0.0, 1.0, False, True)  # dropping before advertising is just not being invited
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("secagg", help="one in-memory SecAgg/SecAgg+ round on random inputs")
-    p.add_argument("--clients", type=_positive_int("--clients", 3, 100_000), default=100)
-    p.add_argument("--dim", type=_positive_int("--dim", 1, 1 << 31), default=100_000)
-    p.add_argument("--bits", type=_positive_int("--bits", 1, 62), default=32)
+    p.add_argument("--clients", type=int_in(3, 100_000), default=100)
+    p.add_argument("--dim", type=int_in(1, 1 << 31), default=100_000)
+    p.add_argument("--bits", type=int_in(1, 62), default=32)
     p.add_argument(
         "--dropout",
-        type=_fraction("--dropout"),
+        type=FRACTION,
         default=0.0,
         help="fraction of participants that drop (default 0)",
     )
@@ -70,11 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default masked-input: they drop right after ShareKeys)",
     )
     p.add_argument("--graph", choices=("full", "harary"), default="harary")
-    p.add_argument("--corrupt-fraction", type=_fraction("--corrupt-fraction"), default=0.05)
-    p.add_argument("--repeat", type=_positive_int("--repeat", 1, 1000), default=1)
+    p.add_argument("--corrupt-fraction", type=FRACTION, default=0.05)
+    p.add_argument("--repeat", type=int_in(1, 1000), default=1)
     p.add_argument(
         "--workers",
-        type=_positive_int("--workers", 1, 256),
+        type=int_in(1, 256),
         default=os.cpu_count() or 1,
         help="aggregator threads for mask removal (default: all cores)",
     )

@@ -7,7 +7,6 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable
 
 from dp import (
     DdgParams,
@@ -20,73 +19,29 @@ from dp import (
     padded_dim,
 )
 from dp.codec import DEFAULT_BETA, DEFAULT_WRAP_PROB, MAX_BITS
+from node.cli_args import float_in, int_in, positive
 
-
-# -- argparse validators: one line naming the allowed range, exit status 2 -------------
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _float_in(lo: float, hi: float, lo_open: bool, hi_open: bool) -> Callable[[str], float]:
-    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-    def parse(text: str) -> float:
-        v = _number(text)
-        if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-            raise argparse.ArgumentTypeError(f"{text} is outside the allowed range {rng}")
-        return v
-
-    return parse
-
-
-def _positive(text: str) -> float:
-    v = _number(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
-    return v
-
-
-def _int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if v < lo or (hi is not None and v > hi):
-            allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"{text} is outside the allowed range {allowed}")
-        return v
-
-    return parse
-
-
-_delta = _float_in(0.0, 1.0, True, True)
-_beta = _float_in(0.0, 1.0, False, True)
-_rate = _float_in(0.0, 1.0, True, False)
-_prob = _float_in(0.0, 1.0, True, True)
+_delta = float_in(0.0, 1.0, True, True)
+_beta = float_in(0.0, 1.0, False, True)
+_rate = float_in(0.0, 1.0, True, False)
+_prob = float_in(0.0, 1.0, True, True)
 
 
 def _add_round_flags(p: argparse.ArgumentParser, with_sigma: bool) -> None:
-    p.add_argument("--clients", type=_int_in(1), required=True, help="noise shares in the sum")
+    p.add_argument("--clients", type=int_in(1), required=True, help="noise shares in the sum")
     if with_sigma:
         p.add_argument(
             "--sigma",
-            type=_positive,
+            type=positive,
             required=True,
             help="per-participant std-dev (original units)",
         )
-    p.add_argument("--gamma", type=_positive, required=True, help="rounding granularity")
-    p.add_argument("--clip", type=_positive, required=True, help="L2 clip norm")
-    p.add_argument("--dim", type=_int_in(1), required=True, help="raw dimension (padded to 2^k)")
+    p.add_argument("--gamma", type=positive, required=True, help="rounding granularity")
+    p.add_argument("--clip", type=positive, required=True, help="L2 clip norm")
+    p.add_argument("--dim", type=int_in(1), required=True, help="raw dimension (padded to 2^k)")
     p.add_argument("--beta", type=_beta, default=DEFAULT_BETA, help="in [0, 1); default e^-1/2")
     p.add_argument("--q", type=_rate, default=1.0, help="Poisson sampling rate in (0, 1]")
-    p.add_argument("--rounds", type=_int_in(1), default=1, help="identical rounds (>= 1)")
+    p.add_argument("--rounds", type=int_in(1), default=1, help="identical rounds (>= 1)")
     p.add_argument("--delta", type=_delta, required=True, help="in (0, 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -102,15 +57,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("calibrate", help="smallest sigma meeting a target epsilon")
     _add_round_flags(p, with_sigma=False)
-    p.add_argument("--epsilon", type=_positive, required=True, help="target epsilon (> 0)")
+    p.add_argument("--epsilon", type=positive, required=True, help="target epsilon (> 0)")
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("params", help="gamma from bits (TFF rule), local sigma and epsilon")
-    p.add_argument("--bits", type=_int_in(1, MAX_BITS), required=True)
-    p.add_argument("--clients", type=_int_in(1), required=True)
-    p.add_argument("--dim", type=_int_in(1), required=True)
-    p.add_argument("--clip", type=_positive, required=True)
-    p.add_argument("--noise-multiplier", type=_positive, required=True, help="central z (> 0)")
+    p.add_argument("--bits", type=int_in(1, MAX_BITS), required=True)
+    p.add_argument("--clients", type=int_in(1), required=True)
+    p.add_argument("--dim", type=int_in(1), required=True)
+    p.add_argument("--clip", type=positive, required=True)
+    p.add_argument("--noise-multiplier", type=positive, required=True, help="central z (> 0)")
     p.add_argument("--wrap-prob", type=_prob, default=DEFAULT_WRAP_PROB, help="in (0, 1)")
     p.add_argument("--beta", type=_beta, default=DEFAULT_BETA, help="in [0, 1)")
     p.add_argument("--delta", type=_delta, default=1e-5, help="in (0, 1); default 1e-5")
