@@ -20,7 +20,7 @@ import numpy as np
 from node.cli_args import float_in, int_in
 from secagg import crypto
 from secagg.graph import ThreatModel
-from secagg.simulate import STAGES, random_inputs, run_simulation
+from secagg.simulate import STAGES, RandomInputs, run_simulation
 
 DROP_STAGES = STAGES[1:]
 FRACTION = float_in(0.0, 1.0, False, True)  # dropping before advertising is just not being invited
@@ -69,7 +69,7 @@ def run_secagg_bench(
     workers: int = 1,
 ) -> dict:
     """One round; returns the measurements as a JSON-ready dict."""
-    inputs = random_inputs(clients, dim, bits)
+    inputs = RandomInputs(clients, dim, bits)
     dropped = _choose(sorted(inputs), int(dropout * clients))
     threat = ThreatModel(corrupt_fraction=corrupt_fraction, dropout_fraction=max(dropout, 0.01))
     pool = ThreadPoolExecutor(workers) if workers > 1 else None

@@ -13,6 +13,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("dp", "node.dp_cli", "differential-privacy parameters and accounting"),
     ("bench", "bench.cli", "protocol and mechanism benchmarks"),
     ("demo", "node.demo", "run the most complete local demonstration"),
+    ("pki", "node.pki_cli", "federation PKI: CA, site keys and certificates"),
 )
 
 

@@ -481,7 +481,12 @@ class SecAggClient:
         """y = x + PRG(b_u) + sum_v sign(u, v) PRG(s_uv) mod 2^bits; then drop the seeds."""
         cfg = self.config
         dtype = crypto.mask_dtype(cfg.bits)
-        y = np.array(self._input, dtype=dtype, copy=True)
+        # Mask our private copy in place (no second d-sized buffer); from here on
+        # the plaintext input no longer exists in this object.
+        x, self._input = self._input, None
+        y = x if x.dtype == dtype else x.astype(dtype)
+        if y is not x:
+            x.fill(0)
         gen = crypto.MaskGenerator()
         gen.add(
             y,
@@ -686,6 +691,9 @@ class SecAggClient:
         self._erase_own_seeds()
         self._held_self_seed_shares.clear()
         self._held_mask_key_shares.clear()
-        if self._input is not None and self._input.flags.writeable:
+        self._erase_input()
+
+    def _erase_input(self) -> None:
+        if self._input is not None:
             self._input.fill(0)
         self._input = None

@@ -18,7 +18,8 @@ def run_json(capsys, argv):
 
 def test_bench_secagg_json(capsys):
     report = run_json(
-        capsys, ["bench", "secagg", "--clients", "12", "--dim", "1000", "--dropout", "0.2", "--json"]
+        capsys,
+        ["bench", "secagg", "--clients", "12", "--dim", "1000", "--dropout", "0.2", "--json"],
     )
     for key in (
         "correct", "clients", "dim", "k", "t", "aggregator_seconds", "participant_seconds_mean",
