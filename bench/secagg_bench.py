@@ -12,6 +12,7 @@ import os
 import resource
 import secrets
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -71,7 +72,7 @@ def run_secagg_bench(
     """One round; returns the measurements as a JSON-ready dict."""
     inputs = RandomInputs(clients, dim, bits)
     dropped = _choose(sorted(inputs), int(dropout * clients))
-    threat = ThreatModel(corrupt_fraction=corrupt_fraction, dropout_fraction=max(dropout, 0.01))
+    threat = bench_threat(corrupt_fraction, dropout)
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
     try:
         t0 = time.perf_counter()
@@ -132,6 +133,11 @@ def run_secagg_bench(
     }
 
 
+def bench_threat(corrupt_fraction: float, dropout: float) -> ThreatModel:
+    """The threat model a benchmark round is sized for: its own dropout rate (at least one)."""
+    return ThreatModel(corrupt_fraction=corrupt_fraction, dropout_fraction=max(dropout, 0.01))
+
+
 def _choose(ids: list[int], count: int) -> list[int]:
     pool = list(ids)
     return [pool.pop(secrets.randbelow(len(pool))) for _ in range(count)]
@@ -151,6 +157,15 @@ def _masking_rate(dim: int, bits: int, repeats: int = 5) -> float:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from secagg.errors import ConfigurationError
+    from secagg.graph import find_parameters, full_graph_parameters
+
+    threat = bench_threat(args.corrupt_fraction, args.dropout)
+    try:
+        (full_graph_parameters if args.graph == "full" else find_parameters)(args.clients, threat)
+    except ConfigurationError as exc:
+        print(f"blindsum bench secagg: error: {exc}", file=sys.stderr)
+        return 2
     runs = [
         run_secagg_bench(
             clients=args.clients,

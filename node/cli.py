@@ -12,8 +12,15 @@ import sys
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("dp", "node.dp_cli", "differential-privacy parameters and accounting"),
     ("bench", "bench.cli", "protocol and mechanism benchmarks"),
-    ("demo", "node.demo", "run the most complete local demonstration"),
+    (
+        "demo",
+        "node.federation_demo",
+        "run a local federation (or --in-memory one round) and report it",
+    ),
     ("pki", "node.pki_cli", "federation PKI: CA, site keys and certificates"),
+    ("server", "node.aggregator", "run the aggregator of a federation"),
+    ("node", "node.participant", "run one participant of a federation"),
+    ("audit", "node.audit", "verify a run's transcript and recompute its privacy claim"),
 )
 
 

@@ -1,9 +1,10 @@
-"""`blindsum demo`: the most complete thing that runs end to end today.
+"""`blindsum demo --in-memory`: one round without network or training.
 
-An in-memory round: simulated participants DP-encode random updates (clip,
-rotate, scale, round, discrete Gaussian noise share, wrap mod 2^b), mask them
-with SecAgg+ (real serialized messages; some participants drop out), and the
-aggregator unmasks the sum and decodes the noised mean. No network, no training.
+Simulated participants DP-encode random updates (clip, rotate, scale, round,
+discrete Gaussian noise share, wrap mod 2^b), mask them with SecAgg+ (real
+serialized messages; some participants drop out), and the aggregator unmasks
+the sum and decodes the noised mean. The federation demo (`blindsum demo`)
+lives in node/federation_demo.py.
 """
 
 from __future__ import annotations
@@ -15,25 +16,14 @@ import time
 
 import numpy as np
 
-from node.cli_args import float_in, int_in, positive
+from node.cli_args import float_in, int_in
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("demo", help="run an in-memory DDG + SecAgg+ round and report it")
-    p.add_argument("--clients", type=int_in(3, 1000), default=20)
-    p.add_argument("--dim", type=int_in(1, 1 << 24), default=10_000)
-    p.add_argument("--bits", type=int_in(1, 62), default=20)
-    p.add_argument("--epsilon", type=positive, default=5.0)
-    p.add_argument("--delta", type=float_in(0.0, 1.0, True, True), default=1e-5)
-    p.add_argument(
-        "--rounds",
-        type=int_in(1, 100_000),
-        default=10,
-        help="rounds the epsilon target is spread over (one is run)",
-    )
-    p.add_argument("--dropout", type=float_in(0.0, 1.0, False, True), default=0.1)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
+def add_in_memory_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--in-memory options")
+    g.add_argument("--clients", type=int_in(3, 1000), default=20)
+    g.add_argument("--dim", type=int_in(1, 1 << 24), default=10_000)
+    g.add_argument("--dropout", type=float_in(0.0, 1.0, False, True), default=0.1)
 
 
 def run_in_memory_demo(
@@ -113,7 +103,7 @@ def run_in_memory_demo(
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def run_in_memory(args: argparse.Namespace) -> int:
     report = run_in_memory_demo(
         clients=args.clients,
         dim=args.dim,

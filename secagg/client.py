@@ -181,7 +181,7 @@ class SecAggClient:
     def close(self) -> None:
         """Give up the session (deadline passed, process stopping): erase every secret."""
         if self.state is not ClientState.DONE:
-            self._fail(self.abort_reason or AbortReason.NOT_ENOUGH_PARTICIPANTS)
+            self._fail(self.abort_reason or AbortReason.SHUTDOWN)
         self._erase()
 
     def holds_secrets(self) -> bool:

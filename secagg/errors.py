@@ -60,6 +60,7 @@ class AbortReason(enum.Enum):
     BAD_SHARE = "bad-share"  # a returned share fails its commitment (the holder is named)
     REBUILD_MISMATCH = "rebuild-mismatch"  # rebuilt s^SK / b does not match what was committed
     NOT_ENOUGH_PARTICIPANTS = "not-enough-participants"  # fewer than t usable messages
+    SHUTDOWN = "shutdown"  # the party is stopping (deadline, SIGTERM): nothing is released
 
 
 class ProtocolAbort(SecAggError):

@@ -235,6 +235,11 @@ class SecAggServer:
             self._fail(exc.reason)
             raise
 
+    def close(self) -> None:
+        """Give up the session (shutdown): nothing will be released; state erased."""
+        if self.stage is not ServerStage.DONE:
+            self._fail(AbortReason.SHUTDOWN)
+
     def abort_message(self) -> bytes:
         reason = self.abort_reason.value if self.abort_reason else "aborted"
         return pb.ServerMessage(

@@ -37,16 +37,16 @@ def test_bench_secagg_json(capsys):
 def test_bench_secagg_full_graph_and_repeat(capsys):
     report = run_json(
         capsys,
-        ["bench", "secagg", "--clients", "6", "--dim", "64", "--graph", "full", "--bits", "40",
+        ["bench", "secagg", "--clients", "8", "--dim", "64", "--graph", "full", "--bits", "40",
          "--drop-stage", "unmasking", "--dropout", "0.2", "--repeat", "2", "--json"],
     )  # fmt: skip
-    assert report["correct"] and report["graph"] == "full" and report["k"] == 5
+    assert report["correct"] and report["graph"] == "full" and report["k"] == 7
     assert report["repeat"] == 2
     assert report["round_seconds_min"] <= report["round_seconds"] <= report["round_seconds_max"]
 
 
 def test_bench_secagg_human_output(capsys):
-    assert main(["bench", "secagg", "--clients", "5", "--dim", "32"]) == 0
+    assert main(["bench", "secagg", "--clients", "6", "--dim", "32"]) == 0
     out = capsys.readouterr().out
     assert "correct: True" in out and "keystream" in out
 
@@ -73,7 +73,7 @@ def test_bench_secagg_bad_input(capsys, argv, fragment):
 
 
 def test_demo_json(capsys):
-    report = run_json(capsys, ["demo", "--clients", "8", "--dim", "300", "--json"])
+    report = run_json(capsys, ["demo", "--in-memory", "--clients", "8", "--dim", "300", "--json"])
     assert report["secagg_correct"] is True
     assert report["contributors"] == 8 - int(0.1 * 8)
     assert report["epsilon_planned"] <= report["epsilon_target"]
@@ -84,7 +84,7 @@ def test_demo_json(capsys):
 
 def test_console_script_and_python_m_bench():
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "secagg", "--clients", "4", "--dim", "16", "--json"],
+        [sys.executable, "-m", "bench", "secagg", "--clients", "5", "--dim", "16", "--json"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(out.stdout)["correct"] is True
