@@ -16,9 +16,11 @@ Conventions (blindsum):
   same graph and nobody can steer it.
 * Fractions of the threat model are read as the decimal they print as
   (``Fraction(repr(x))``: 0.3 means 3/10, not the binary double just below it),
-  and counts are ``n_C = floor(gamma n)`` corrupt participants and
-  ``n_D = floor(delta n)`` dropouts, so ``n - n_D = ceil((1 - delta) n)``
-  survivors, all in exact rational arithmetic.
+  and counts are rounded UP: ``n_C = ceil(gamma n)`` corrupt participants and
+  ``n_D = ceil(delta n)`` dropouts, so ``n - n_D = floor((1 - delta) n)``
+  survivors, all in exact rational arithmetic. (The spec writes floor; see
+  threat_counts. A consequence: for small n some threat models have no live
+  parameters at all, and find_parameters raises ConfigurationError.)
 
 Exactness. Every tail probability is decided exactly: a fast log-space pass in
 float64 (logs of the pmf ratios, cumulated, normalised, tails summed with
@@ -144,10 +146,16 @@ def _exact_fraction(x: float) -> Fraction:
 
 
 def threat_counts(n: int, threat: ThreatModel) -> tuple[int, int]:
-    """(n_C, n_D) = (floor(gamma n), floor(delta n)), exactly."""
+    """(n_C, n_D) = (ceil(gamma n), ceil(delta n)), exactly.
+
+    The spec writes floor(gamma n); rounding down assumes *no* corrupt participant
+    and no dropout for every n < 1/gamma (n <= 9 at 10%), which is neither private
+    nor live for small federations. Rounding up is the conservative reading. The
+    number of survivors is n - n_D = floor((1 - delta) n).
+    """
     return (
-        math.floor(_exact_fraction(threat.corrupt_fraction) * n),
-        math.floor(_exact_fraction(threat.dropout_fraction) * n),
+        math.ceil(_exact_fraction(threat.corrupt_fraction) * n),
+        math.ceil(_exact_fraction(threat.dropout_fraction) * n),
     )
 
 
@@ -427,7 +435,7 @@ def _ring_connected(n: int, k: int, bad: int, sigma: int) -> bool:
 
 
 def ring_connectivity_holds(n: int, k: int, threat: ThreatModel) -> bool:
-    """Condition 1: ring_cut_bound(n, k, floor(gamma n) + floor(delta n)) < 2^-(sigma+1)."""
+    """Condition 1: ring_cut_bound(n, k, ceil(gamma n) + ceil(delta n)) < 2^-(sigma+1)."""
     _check_n(n)
     if not _is_int(k) or k < 2 or k % 2 or k >= n - 1:
         raise ConfigurationError(f"k must be an even integer in [2, n - 2] for a ring, got {k}")
@@ -466,9 +474,9 @@ def _sparse_min_threshold(n: int, k: int, threat: ThreatModel) -> int:
 def min_threshold(n: int, k: int, threat: ThreatModel) -> int:
     """The smallest t meeting the privacy conditions for this (n, k).
 
-    Sparse (k < n - 1): t1 = hypergeom_upper_quantile(n, floor(gamma n), k,
+    Sparse (k < n - 1): t1 = hypergeom_upper_quantile(n, ceil(gamma n), k,
     2^-(sigma+1)/n); against a lying aggregator t1 <- ceil((t1 + k - 1.25)/2);
-    t = max(t1 + 1, 2). Full graph (k = n - 1): with n_C = floor(gamma n),
+    t = max(t1 + 1, 2). Full graph (k = n - 1): with n_C = ceil(gamma n),
     t = max(2, floor((k + n_C)/2) + 1) (lying) or max(2, n_C + 1). The result may
     exceed k, meaning no threshold is private for this k.
     """
@@ -489,8 +497,9 @@ def full_graph_parameters(n: int, threat: ThreatModel) -> GraphParams:
         rule = "2t > k + n_C" if threat.lying_aggregator else "t > n_C"
         raise ConfigurationError(
             f"no live parameters for n={n}: the full graph (k={k}) needs t={t} for privacy "
-            f"({rule}, n_C=floor(corrupt_fraction*n)={n_c}), but liveness needs "
-            f"t <= k - floor(dropout_fraction*n) = {k - n_d}; lower dropout_fraction "
+            f"({rule}, n_C=ceil(corrupt_fraction*n)={n_c}), but liveness needs "
+            f"t <= k - n_D = {k - n_d} (n_D=ceil(dropout_fraction*n)={n_d}); "
+            f"lower dropout_fraction "
             f"({threat.dropout_fraction}) or corrupt_fraction ({threat.corrupt_fraction}), "
             "or use more participants"
         )
@@ -504,15 +513,19 @@ def find_parameters(n: int, threat: ThreatModel) -> GraphParams:
     For even k = 2, 4, ... with k < n - 1, accept the first k such that
       1. ring_connectivity_holds(n, k, threat) (the union bound on a cut of the
          honest survivors is < 2^-(sigma+1));
-      2. t1 = hypergeom_upper_quantile(n, floor(gamma n), k, 2^-(sigma+1)/n)
+      2. t1 = hypergeom_upper_quantile(n, ceil(gamma n), k, 2^-(sigma+1)/n)
          (smallest x with P[corrupt neighbours > x] <= tail);
-      3. t2 = hypergeom_lower_quantile(n, ceil((1-delta) n), k, 2^-eta/n)
-         (largest x with P[surviving neighbours < x] <= tail);
+      3. t2 = hypergeom_lower_quantile(n, n - ceil(delta n), k, 2^-eta/n), i.e.
+         floor((1-delta) n) survivors (largest x with P[surviving neighbours < x]
+         <= tail);
       4. if lying_aggregator: t1 <- ceil((t1 + k - 1.25)/2);
       5. t = max(t1 + 1, 2) and t <= t2 (this is the spec's "t2 > t1" except when
          t1 = 0, where t = 2 must still be reachable: we require t2 >= t).
     Otherwise fall back to the full graph (k = n - 1) with the threshold of
-    min_threshold, raising ConfigurationError when it is not live.
+    min_threshold, raising ConfigurationError when it is not live. Because the
+    counts are rounded up (threat_counts), this happens for small n: e.g. n = 3
+    or 4 with gamma = delta = 0.1 against a lying aggregator (n = 4: n_C = n_D = 1,
+    2t > 3 + 1 needs t = 3, but one dropout leaves k - n_D = 2 neighbours).
 
     Exact shortcuts skip candidates without changing the answer: condition 1 is
     monotone in k; t1 >= y and t2 <= y' for any y, y' whose single probability

@@ -61,11 +61,18 @@ _EXPECTED = {
 
 @dataclass(frozen=True)
 class MaskJob:
-    """One keystream to remove from the sum: PRG(seed) for `owners`, added or subtracted."""
+    """One keystream to remove from the sum, added or subtracted.
 
-    seed: bytes
+    Either the seed is known (a rebuilt self-mask seed), or it is the pairwise
+    seed of a dropped participant's rebuilt key with a survivor's public key; that
+    X25519 agreement runs in the worker too, since at scale it costs as much as
+    the keystream.
+    """
+
     owners: tuple[int, ...]
     subtract: bool
+    seed: bytes | None = None
+    agreement: tuple[crypto.AgreementKey, bytes] | None = None  # (rebuilt key, peer public)
 
     def __repr__(self) -> str:  # never show the seed
         return f"MaskJob(owners={self.owners}, subtract={self.subtract})"
@@ -220,7 +227,9 @@ class SecAggServer:
                 culprit=sender,
             )
         getattr(self, f"_check_{kind}")(sender, body)
-        self._received[sender] = body
+        # A masked input was summed on arrival; keep only who sent it (holding the
+        # parsed message would keep its whole arena, and so d lanes per participant).
+        self._received[sender] = body if kind != "masked_input" else pb.MaskedInput(sender=sender)
 
     def advance(self) -> dict[int, bytes]:
         """Close the current stage; return the next stage's messages by recipient."""
@@ -368,7 +377,6 @@ class SecAggServer:
         # Summed on arrival (wrap-around mod the lane width is free), so memory
         # stays one vector whatever n is; the vector itself is not kept.
         np.add(self._sum, vec, out=self._sum)
-        msg.ClearField("vector")
 
     def _close_masked_input(self, received: dict[int, pb.MaskedInput]) -> dict[int, bytes]:
         u3 = sorted(received)
@@ -494,36 +502,35 @@ class SecAggServer:
                 raise ProtocolAbort(
                     AbortReason.REBUILD_MISMATCH, f"rebuilt self seed of {v}", culprit=v
                 )
-            jobs.append(MaskJob(seed, (v,), subtract=True))
+            jobs.append(MaskJob((v,), subtract=True, seed=seed))
         dead = sorted(key_shares)
-        for v, secret in zip(
-            dead, shamir.combine_many([key_shares[v] for v in dead], t), strict=True
-        ):
-            try:
-                key = crypto.AgreementKey.from_secret(secret)
-            except CryptoError as exc:
-                raise ProtocolAbort(
-                    AbortReason.REBUILD_MISMATCH, f"rebuilt mask key of {v}", culprit=v
-                ) from exc
-            if key.public != self._advertisements[v].mask_public_key:
-                key.erase()
-                raise ProtocolAbort(
-                    AbortReason.REBUILD_MISMATCH, f"rebuilt mask key of {v}", culprit=v
-                )
-            for u in self.graph.neighbours(v):
-                if u in u3:
-                    seed = crypto.agree(
-                        key,
-                        self._advertisements[u].mask_public_key,
-                        session=self.session_id,
-                        purpose=crypto.PAIR_MASK_PURPOSE,
-                        a=u,
-                        b=v,
+        rebuilt_keys: list[crypto.AgreementKey] = []
+        try:
+            for v, secret in zip(
+                dead, shamir.combine_many([key_shares[v] for v in dead], t), strict=True
+            ):
+                try:
+                    key = crypto.AgreementKey.from_secret(secret)
+                except CryptoError as exc:
+                    raise ProtocolAbort(
+                        AbortReason.REBUILD_MISMATCH, f"rebuilt mask key of {v}", culprit=v
+                    ) from exc
+                rebuilt_keys.append(key)
+                if key.public != self._advertisements[v].mask_public_key:
+                    raise ProtocolAbort(
+                        AbortReason.REBUILD_MISMATCH, f"rebuilt mask key of {v}", culprit=v
                     )
-                    # u added +PRG(s_uv) if u < v, else -PRG(s_uv): undo it.
-                    jobs.append(MaskJob(seed, (min(u, v), max(u, v)), subtract=u < v))
-            key.erase()
-        self._remove_masks(jobs)
+                for u in self.graph.neighbours(v):
+                    if u in u3:
+                        # u added +PRG(s_uv) if u < v, else -PRG(s_uv): undo it.
+                        peer = self._advertisements[u].mask_public_key
+                        jobs.append(
+                            MaskJob((min(u, v), max(u, v)), subtract=u < v, agreement=(key, peer))
+                        )
+            self._remove_masks(jobs)
+        finally:
+            for key in rebuilt_keys:
+                key.erase()
         crypto.reduce_mod(self._sum, self.bits)
         self.result, self._sum = self._sum, None
         self.stage = ServerStage.DONE
@@ -540,9 +547,21 @@ class SecAggServer:
             acc = np.zeros_like(self._sum)
             gen = crypto.MaskGenerator()
             for job in group:
+                seed = job.seed
+                if seed is None:
+                    key, peer = job.agreement
+                    a, b = job.owners
+                    seed = crypto.agree(
+                        key,
+                        peer,
+                        session=self.session_id,
+                        purpose=crypto.PAIR_MASK_PURPOSE,
+                        a=a,
+                        b=b,
+                    )
                 gen.add(
                     acc,
-                    job.seed,
+                    seed,
                     session=self.session_id,
                     owners=job.owners,
                     vector=self.config.vector_name,

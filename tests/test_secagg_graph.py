@@ -80,12 +80,34 @@ def ref_ring_connected(n: int, k: int, bad: int, sigma: int) -> bool:
     return bound < Fraction(1, 2 ** (sigma + 1))
 
 
+def ref_counts(n: int, threat: ThreatModel) -> tuple[int, int, int]:
+    """(n_C, n_D, survivors) = (ceil(gamma n), ceil(delta n), floor((1 - delta) n)).
+
+    blindsum rounds the threat counts UP (the spec writes floor), from the decimal
+    the fraction prints as.
+    """
+    gamma = Fraction(repr(threat.corrupt_fraction))
+    delta = Fraction(repr(threat.dropout_fraction))
+    n_c, n_d = math.ceil(gamma * n), math.ceil(delta * n)
+    survivors = math.floor((1 - delta) * n)
+    assert survivors == n - n_d
+    return n_c, n_d, survivors
+
+
+def ref_full(n: int, threat: ThreatModel) -> tuple[int, bool]:
+    """(least private t, live?) for the full graph k = n - 1, by search."""
+    k = n - 1
+    n_c, n_d, _ = ref_counts(n, threat)
+    if threat.lying_aggregator:
+        t = next(t for t in itertools.count(2) if 2 * t > k + n_c)
+    else:
+        t = next(t for t in itertools.count(2) if t > n_c)
+    return t, t <= k - n_d  # live: t shares survive n_D dropouts among the k neighbours
+
+
 def ref_candidate(n: int, k: int, threat: ThreatModel) -> tuple[bool, int]:
     """(passes conditions 1-5, t) for an even k < n - 1, straight from the spec."""
-    n_c = math.floor(Fraction(repr(threat.corrupt_fraction)) * n)
-    n_d = math.floor(Fraction(repr(threat.dropout_fraction)) * n)
-    survivors = math.ceil((1 - Fraction(repr(threat.dropout_fraction))) * n)
-    assert survivors == n - n_d
+    n_c, n_d, survivors = ref_counts(n, threat)
     connected = ref_ring_connected(n, k, n_c + n_d, threat.sigma)
     t1 = ref_upper_quantile(n, n_c, k, Fraction(1, 2 ** (threat.sigma + 1) * n))
     t2 = ref_lower_quantile(n, survivors, k, Fraction(1, 2**threat.eta * n))
@@ -93,6 +115,34 @@ def ref_candidate(n: int, k: int, threat: ThreatModel) -> tuple[bool, int]:
         t1 = math.ceil(Fraction(t1 + k) / 2 - Fraction(5, 8))  # ceil((t1 + k - 1.25) / 2)
     t = max(t1 + 1, 2)
     return connected and t2 > t1 and t <= t2, t
+
+
+def ref_find(n: int, threat: ThreatModel) -> GraphParams | None:
+    """The finder from the reference pieces: first passing k, else a live full graph, else None."""
+    for k in range(2, n - 1, 2):
+        ok, t = ref_candidate(n, k, threat)
+        if ok:
+            return GraphParams(n, k, t, False)
+    t, live = ref_full(n, threat)
+    return GraphParams(n, n - 1, t, True) if live else None
+
+
+def assert_no_live_parameters(n: int, threat: ThreatModel) -> None:
+    """The reference finds no live k (nor full graph) and the finder says so, naming the limit."""
+    assert not any(ref_candidate(n, k, threat)[0] for k in range(2, n - 1, 2))
+    t, live = ref_full(n, threat)
+    assert not live
+    n_c, n_d, _ = ref_counts(n, threat)
+    k = n - 1
+    with pytest.raises(ConfigurationError, match=f"no live parameters for n={n}:") as info:
+        find_parameters(n, threat)
+    message = str(info.value)
+    assert f"the full graph (k={k}) needs t={t} for privacy" in message
+    assert f"n_C=ceil(corrupt_fraction*n)={n_c}" in message
+    assert (
+        f"liveness needs t <= k - n_D = {k - n_d} (n_D=ceil(dropout_fraction*n)={n_d})" in message
+    )
+    assert t > k - n_d
 
 
 # --------------------------------------------------------------------------- #
@@ -135,7 +185,10 @@ def test_threat_counts_use_the_decimal_value():
     # 0.3 * 10 is 2.9999999999999996 in binary; the threat model means 3.
     assert g.threat_counts(10, ThreatModel(0.3, 0.3)) == (3, 3)
     assert g.threat_counts(1000, DEFAULT) == (100, 100)
-    assert g.threat_counts(9, DEFAULT) == (0, 0)
+    assert g.threat_counts(9, DEFAULT) == (1, 1)  # rounded up: never assume nobody
+    # the double 0.1 is just above 1/10, so ceil of the binary product would give 2
+    assert g.threat_counts(10, DEFAULT) == (1, 1)
+    assert g.threat_counts(5, ThreatModel(0.1, 0.3)) == (1, 2)  # 5 - 2 = floor(3.5) survivors
 
 
 # --------------------------------------------------------------------------- #
@@ -287,7 +340,7 @@ def test_ring_cut_bound_dominates_brute_force(n, k):
 def test_ring_connectivity_matches_reference():
     for n in (20, 100, 1000, 10**4):
         for threat in THREATS:
-            n_c, n_d = g.threat_counts(n, threat)
+            n_c, n_d, _ = ref_counts(n, threat)
             for k in range(2, min(n - 1, 80), 2):
                 assert g.ring_connectivity_holds(n, k, threat) == ref_ring_connected(
                     n, k, n_c + n_d, threat.sigma
@@ -299,20 +352,38 @@ def test_ring_connectivity_matches_reference():
 # --------------------------------------------------------------------------- #
 
 
+# (n, threat) combinations of the parametrised finder test with no live parameters:
+# the counts are rounded up, so n = 3 or 4 already has a corrupt participant and a dropout.
+NO_LIVE_PARAMETERS = {
+    (3, THREATS[0]),
+    (3, THREATS[1]),
+    (3, THREATS[2]),
+    (3, THREATS[3]),
+    (3, THREATS[4]),
+    (4, THREATS[0]),  # 2t > 3 + 1 needs t = 3; one dropout leaves 2 neighbours
+    (4, THREATS[3]),
+    (4, THREATS[4]),
+}
+
+
 @pytest.mark.parametrize("threat", THREATS, ids=lambda t: repr(t))
 @pytest.mark.parametrize("n", [3, 4, 5, 10, 50, 100, 200, 1000, 10**4, 10**5])
 def test_finder_meets_its_defining_conditions(n, threat):
+    if (n, threat) in NO_LIVE_PARAMETERS:
+        assert_no_live_parameters(n, threat)
+        return
     p = find_parameters(n, threat)
     assert p.n == n and 2 <= p.t <= p.k <= n - 1
     check_parameters(p, threat)
     if p.full:
         assert p.k == n - 1
-        n_c, n_d = g.threat_counts(n, threat)
+        n_c, n_d, _ = ref_counts(n, threat)
         if threat.lying_aggregator:
             assert 2 * p.t > p.k + n_c and (p.t == 2 or 2 * (p.t - 1) <= p.k + n_c)
         else:
             assert p.t == max(2, n_c + 1)
         assert p.t <= p.k - n_d
+        assert (p.t, True) == ref_full(n, threat)
         earlier = range(2, n - 1, 2)  # no sparse candidate passed
     else:
         assert p.k % 2 == 0 and p.k < n - 1
@@ -326,38 +397,71 @@ def test_finder_meets_its_defining_conditions(n, threat):
 
 
 @pytest.mark.parametrize(
-    ("n", "threat"),
-    [(3, DEFAULT), (5, ThreatModel(0.2, 0.2))]
-    + [(n, ThreatModel(0.3, 0.3)) for n in (8, 9, 11, 14, 20, 27)]
-    + [(n, ThreatModel(0.2, 0.3)) for n in (4, 7, 10)],
+    ("n", "threat", "t"),
+    [(5, DEFAULT, 3), (5, ThreatModel(0.0, 0.1), 3)]
+    + [(n, ThreatModel(0.2, 0.2), t) for n, t in ((5, 3), (8, 5), (9, 6), (11, 7))]
+    + [(n, ThreatModel(0.3, 0.3), t) for n, t in ((20, 13), (23, 15), (29, 19), (33, 22), (57, 38))]
+    + [(n, ThreatModel(0.2, 0.3), t) for n, t in ((10, 6), (13, 8), (16, 10), (27, 17))]
+    + [(n, ThreatModel(0.0, 0.2), t) for n, t in ((4, 2), (5, 3), (6, 3), (7, 4))]
+    + [(n, ThreatModel(0.1, 0.2), t) for n, t in ((5, 3), (7, 4), (11, 7))]
+    + [(n, ThreatModel(0.2, 0.3, False), t) for n, t in ((5, 2), (6, 3), (7, 3))],
 )
-def test_full_graph_fallback_for_small_n(n, threat):
+def test_full_graph_fallback_for_small_n(n, threat, t):
     p = find_parameters(n, threat)
-    n_c, n_d = g.threat_counts(n, threat)
-    assert p.full and p.k == n - 1
-    assert p.t == max(2, (p.k + n_c) // 2 + 1)
+    n_c, n_d, _ = ref_counts(n, threat)
+    assert p == GraphParams(n, n - 1, t, True)
+    assert ref_find(n, threat) == p
+    if threat.lying_aggregator:
+        assert p.t == max(2, (p.k + n_c) // 2 + 1)
+    else:
+        assert p.t == max(2, n_c + 1)
     assert p.t <= p.k - n_d
     for k in range(2, n - 1, 2):
         assert not ref_candidate(n, k, threat)[0]
 
 
 @pytest.mark.parametrize(
-    "threat", [*THREATS, ThreatModel(0.3, 0.3), ThreatModel(0.2, 0.3, False)], ids=repr
+    ("n", "threat"),
+    [(3, DEFAULT), (4, DEFAULT), (3, ThreatModel(0.0, 0.1)), (3, ThreatModel(0.1, 0.1, False))]
+    + [(n, ThreatModel(0.3, 0.3)) for n in (8, 9, 11, 14, 19, 21, 27, 31, 37)]
+    + [(n, ThreatModel(0.2, 0.3)) for n in (4, 7, 11, 17)]
+    + [(n, ThreatModel(0.2, 0.2)) for n in (3, 4, 6, 7)]
+    + [(6, ThreatModel(0.1, 0.2)), (4, ThreatModel(0.2, 0.3, False))],
 )
-def test_finder_sweep_small_n(threat):
+def test_no_live_parameters_for_small_n(n, threat):
+    """Rounding up leaves some small federations with no live (k, t) at all."""
+    assert_no_live_parameters(n, threat)
+
+
+@pytest.mark.parametrize(
+    ("threat", "no_live"),
+    [
+        (THREATS[0], {3, 4}),
+        (THREATS[1], {3}),
+        (THREATS[2], {3}),
+        (THREATS[3], {3, 4}),
+        (THREATS[4], {3, 4, 6}),
+        (THREATS[5], set()),
+        (
+            ThreatModel(0.3, 0.3),
+            {*range(3, 20), 21, 22, 24, 25, 27, 28, 31, 34, 37},
+        ),
+        (ThreatModel(0.2, 0.3, False), {3, 4}),
+        (ThreatModel(0.1, 0.2), {3, 4, 6}),
+    ],
+    ids=lambda x: repr(x) if isinstance(x, ThreatModel) else "",
+)
+def test_finder_sweep_small_n(threat, no_live):
     """Every n in 3..80: the answer is the first passing k, or the live full graph, or an error."""
+    infeasible = set()
     for n in range(3, 81):
-        try:
-            p = find_parameters(n, threat)
-        except ConfigurationError:
-            p = None
-        first = next((k for k in range(2, n - 1, 2) if ref_candidate(n, k, threat)[0]), None)
-        if first is not None:
-            assert p == GraphParams(n, first, ref_candidate(n, first, threat)[1], False)
-            continue
-        n_c, n_d = g.threat_counts(n, threat)
-        t = max(2, (n - 1 + n_c) // 2 + 1) if threat.lying_aggregator else max(2, n_c + 1)
-        assert p == (GraphParams(n, n - 1, t, True) if t <= n - 1 - n_d else None)
+        expected = ref_find(n, threat)
+        if expected is None:
+            infeasible.add(n)
+            assert_no_live_parameters(n, threat)
+        else:
+            assert find_parameters(n, threat) == expected
+    assert infeasible == no_live
 
 
 def test_full_graph_thresholds():
@@ -365,6 +469,9 @@ def test_full_graph_thresholds():
     assert min_threshold(10, 9, ThreatModel(0.2, 0.1, False)) == 3
     assert min_threshold(3, 2, ThreatModel(0.0, 0.0, False)) == 2
     assert min_threshold(3, 2, ThreatModel(0.0, 0.0, True)) == 2
+    # counts round up: n_C = ceil(2.5) = 3 and ceil(1.5) = 2 (floor would give 6 and 2)
+    assert min_threshold(10, 9, ThreatModel(0.25, 0.1, True)) == 7
+    assert min_threshold(10, 9, ThreatModel(0.15, 0.1, False)) == 3
 
 
 @pytest.mark.parametrize("n", [-1, 0, 1, 2, 2.0, True, "10"])
@@ -391,6 +498,9 @@ def test_infeasible_threat_model_raises_with_advice():
         find_parameters(3, ThreatModel(0.0, 0.4))
     with pytest.raises(ConfigurationError, match="liveness"):
         find_parameters(10, ThreatModel(0.3, 0.3))
+    # the default threat model at n = 4: one corrupt, one dropout (rounded up)
+    with pytest.raises(ConfigurationError, match=r"needs t=3 .* t <= k - n_D = 2 \(n_D=ceil"):
+        find_parameters(4, DEFAULT)
     # lying aggregator with an honest-survivor minority: no k at all (exits early)
     start = time.perf_counter()
     with pytest.raises(ConfigurationError, match="no live parameters"):
@@ -418,8 +528,8 @@ def test_finder_speed_at_large_n():
 
 def test_print_default_table():
     rows = []
-    for threat in (DEFAULT, ThreatModel(0.0, 0.1, True)):
-        for n in (100, 200, 500, 1000, 10**4, 10**5):
+    for threat in (DEFAULT, ThreatModel(0.05, 0.1, True), ThreatModel(0.0, 0.1, True)):
+        for n in (5, 10, 20, 50, 100, 200, 500, 1000, 10**4, 10**5):
             p = find_parameters(n, threat)
             rows.append(
                 f"gamma={threat.corrupt_fraction} delta={threat.dropout_fraction} "
@@ -433,7 +543,7 @@ def test_print_default_table():
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.parametrize("n", [4, 10, 100, 1000, 10**4])
+@pytest.mark.parametrize("n", [5, 10, 100, 1000, 10**4])
 def test_check_parameters_refuses_weaker(n):
     p = find_parameters(n, DEFAULT)
     check_parameters(p, DEFAULT)
@@ -453,7 +563,7 @@ def test_check_parameters_refuses_lowered_k():
     """A smaller k is refused unless it is itself private and connected with that t."""
     n = 1000
     p = find_parameters(n, DEFAULT)
-    n_c, n_d = g.threat_counts(n, DEFAULT)
+    n_c, n_d, _ = ref_counts(n, DEFAULT)
     refused = 0
     for k in range(2, p.k, 2):
         for t in {2, k // 2 + 1, p.t, k}:
