@@ -9,6 +9,10 @@ import importlib
 BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("secagg", "bench.secagg_bench"),
     ("dp", "bench.dp_bench"),
+    ("e2e", "bench.e2e_bench"),
+    ("sweep", "bench.sweep"),
+    ("plot", "bench.plot"),
+    ("peers", "bench.peers"),
 )
 
 

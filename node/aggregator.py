@@ -43,7 +43,6 @@ from secagg.server import SecAggServer, ServerStage
 log = logging.getLogger("blindsum.aggregator")
 
 STAGE_NAMES = ("advertise_keys", "share_keys", "masked_input", "consistency", "unmasking")
-DATASET_SHAPES = {"digits": (64, 10), "breast_cancer": (30, 2)}
 
 
 def plan_round_parameters(federation: Federation, dim: int) -> dp.DdgParams:
@@ -76,10 +75,7 @@ class Aggregator(fgrpc.AggregationServicer):
             raise ValueError(
                 f"{config.signing_key}: this key is not the aggregator's signing key in the roster"
             )
-        n_features, n_classes = DATASET_SHAPES[federation.model.dataset]
-        self.model = training.make_model(
-            federation.model.kind, n_features, n_classes, seed=federation.model.seed
-        )
+        self.model = training.model_for(federation.model)
         self.dim = training.parameter_count(self.model)
         self.params = plan_round_parameters(federation, self.dim)
         self.evaluation = (

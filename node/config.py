@@ -157,6 +157,7 @@ class ModelSettings:
     batch_size: int
     server_learning_rate: float
     seed: int
+    hidden: int  # width of the mlp's hidden layer
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def load_federation(path: str | Path) -> Federation:
             "server_learning_rate", 0.0, 100.0, open_lo=True, default=1.0
         ),
         seed=m.integer("seed", 0, 2**31 - 1, 0),
+        hidden=m.integer("hidden", 1, 1 << 20, 32),
     )
     m.done()
     d = _Section(src, "dp", doc.get("dp", {}))

@@ -68,17 +68,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_federation(options, root: Path, *, kill_at_round: int | None = None, timeout: float = 600.0,
-                   live: bool = False) -> dict:  # fmt: skip
-    """Provision, run and summarise one local federation; returns the report dict."""
+                   live: bool = False, baseline: bool = True) -> dict:  # fmt: skip
+    """Provision, run and summarise one local federation; returns the report dict.
+
+    baseline: also run non-private FedAvg in-process on the same split (the demo's
+    comparison column; benchmarks skip it)."""
     from node import training
     from node.provision import provision, start_aggregator, start_node, stop_all, wait_for_address
 
     t_start = time.monotonic()
     fed = provision(root, options)
-    baseline = training.fedavg_baseline(
-        list(fed.partitions), fed.test, kind=options.model, rounds=options.rounds,
-        epochs=options.epochs, learning_rate=options.learning_rate, batch_size=options.batch_size,
-        seed=options.seed,
+    accuracies = (
+        training.fedavg_baseline(
+            list(fed.partitions), fed.test, kind=options.model, rounds=options.rounds,
+            epochs=options.epochs, learning_rate=options.learning_rate,
+            batch_size=options.batch_size, seed=options.seed,
+        )
+        if baseline
+        else []
     )  # fmt: skip
     aggregator = start_aggregator(fed)
     processes = [aggregator]
@@ -109,7 +116,7 @@ def run_federation(options, root: Path, *, kill_at_round: int | None = None, tim
     finally:
         stop_all(processes)
     return _report(
-        fed, baseline, killed, timed_out, time.monotonic() - t_start, aggregator.returncode
+        fed, accuracies, killed, timed_out, time.monotonic() - t_start, aggregator.returncode
     )
 
 
@@ -162,7 +169,7 @@ def _report(fed, baseline, killed, timed_out, seconds, status) -> dict:
         "rounds": rounds,
         "rounds_completed": completed,
         "final_accuracy": accuracy.get(final) if final else None,
-        "baseline_accuracy": baseline[-1],
+        "baseline_accuracy": baseline[-1] if baseline else None,
         "initial_accuracy": accuracy.get(0),
         "epsilon_per_node": node_epsilons(fed),
         "aggregator_epsilon": epsilon.get(final) if final else 0.0,

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import math
 import os
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -52,6 +54,7 @@ class RoundState:
     params: dp.DdgParams
     encoding: asyncio.Task | None = None
     charged: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per activity
 
 
 class Participant:
@@ -63,10 +66,10 @@ class Participant:
         crash_after_upload: int | None = None,
     ) -> None:
         from node import training
-        from node.aggregator import DATASET_SHAPES
         from node.data import load_local_data
 
         training.configure_torch()
+        training.warm_up()
         self.config = config
         fed = config.federation
         self.member = fed.member_by_name(config.name)
@@ -76,13 +79,13 @@ class Participant:
                 f"{config.signing_key}: not the signing key the roster lists for {config.name}"
             )
         self.address = aggregator_address or fed.address
-        n_features, n_classes = DATASET_SHAPES[fed.model.dataset]
+        n_features, n_classes = training.DATASET_SHAPES[fed.model.dataset]
         self.X, self.y = load_local_data(config.data, n_classes=n_classes)
         if self.X.shape[1] != n_features:
             raise ValueError(
                 f"{config.data}: {self.X.shape[1]} features, the federation's model needs {n_features}"
             )
-        self.model = training.make_model(fed.model.kind, n_features, n_classes, seed=fed.model.seed)
+        self.model = training.model_for(fed.model)
         policy = config.policy
         self.ledger = dp.PrivacyLedger(
             config.ledger, delta=policy.delta, epsilon_cap=policy.epsilon_cap
@@ -90,7 +93,10 @@ class Participant:
         self.secagg_policy = ParticipantPolicy(
             minimum_aggregate=policy.minimum_contributors, threat=policy.threat
         )
-        self.executor = ThreadPoolExecutor(1)
+        # Training runs beside the protocol stages (it is only needed at masked
+        # input), so it gets its own thread; protocol crypto never waits behind it.
+        self.training_executor = ThreadPoolExecutor(1, thread_name_prefix="training")
+        self.crypto_executor = ThreadPoolExecutor(1, thread_name_prefix="secagg")
         self.current: RoundState | None = None
         self.stub: fgrpc.AggregationStub | None = None
         self.rounds_done = 0
@@ -163,10 +169,14 @@ class Participant:
 
     # -- local work -------------------------------------------------------------
 
-    async def _encode_update(self, app: fpb.RoundApplication, params: dp.DdgParams) -> np.ndarray:
+    async def _encode_update(
+        self, app: fpb.RoundApplication, params: dp.DdgParams, timings: dict[str, float]
+    ) -> np.ndarray:
         from node import training
 
+        t0 = time.perf_counter()
         model_bytes = await self._fetch_model(app)
+        timings["network_model"] = time.perf_counter() - t0
         vector = np.frombuffer(model_bytes, dtype="<f8")
         training.assign_parameters(self.model, vector)
         if training.model_digest(self.model) != app.model_digest:
@@ -174,6 +184,7 @@ class Participant:
         t = app.training
 
         def work() -> np.ndarray:
+            t0 = time.perf_counter()
             delta = training.train_local(
                 self.model,
                 self.X,
@@ -182,9 +193,12 @@ class Participant:
                 learning_rate=t.learning_rate,
                 batch_size=t.batch_size,
             )
-            return dp.encode(delta, params, app.rotation_seed)
+            t1 = time.perf_counter()
+            encoded = dp.encode(delta, params, app.rotation_seed)
+            timings["training"], timings["dp_encode"] = t1 - t0, time.perf_counter() - t1
+            return encoded
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        return await asyncio.get_running_loop().run_in_executor(self.training_executor, work)
 
     async def _fetch_model(self, app: fpb.RoundApplication) -> bytes:
         call = self.stub.GetModel(fpb.ModelRequest(round=app.round), timeout=UPLOAD_TIMEOUT)
@@ -222,7 +236,7 @@ class Participant:
         state = RoundState(event.round, client, app, params)
         reply = client.receive(event.secagg)
         self.current = state
-        state.encoding = asyncio.create_task(self._encode_update(app, params))
+        state.encoding = asyncio.create_task(self._encode_update(app, params, state.timings))
         await self._submit(event.round, reply)
 
     async def on_secagg(self, event: fpb.AggregatorEvent, message: spb.ServerMessage) -> None:
@@ -252,20 +266,26 @@ class Participant:
                 return
             state.charged = True
         loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
         try:
-            reply = await loop.run_in_executor(self.executor, state.client.receive, event.secagg)
+            reply = await loop.run_in_executor(
+                self.crypto_executor, state.client.receive, event.secagg
+            )
         except ProtocolAbort as exc:
             log.warning("round %d: refused by the protocol checks: %s", state.round, exc)
             await self._submit_quietly(state.round, state.client.abort_message())
             return
+        _add(state.timings, f"secagg_{kind.removesuffix('_request')}", time.perf_counter() - t0)
         if reply is None:  # the aggregator aborted the round
             log.warning("round %d aborted by the aggregator", state.round)
             return
+        t0 = time.perf_counter()
         if kind == "masked_input_request":
             masked = spb.ClientMessage.FromString(reply).masked_input
             header = fpb.VectorHeader(round=state.round, session_id=masked.session_id)
             chunks = transport.chunk_vector(masked.vector, header)
             await self.stub.UploadMaskedInput(chunks, timeout=UPLOAD_TIMEOUT)
+            _add(state.timings, "network_upload", time.perf_counter() - t0)
             if self.crash_after_upload == state.round:
                 log.warning(
                     "fault injection: exiting right after the masked input of round %d", state.round
@@ -275,10 +295,20 @@ class Participant:
         if kind == "consistency_request":
             self._record_verified(state)
         await self._submit(state.round, reply)
+        _add(state.timings, "network_submit", time.perf_counter() - t0)
         if state.client.state is ClientState.DONE:
             self.rounds_done += 1
             eps, _ = self.ledger.epsilon()
             log.info("round %d: unmasking answered; epsilon spent so far %.4f", state.round, eps)
+            self._write_timings(state)
+
+    def _write_timings(self, state: RoundState) -> None:
+        """Per-round activity seconds next to the ledger (benchmarks read them)."""
+        path = self.config.ledger.with_name("timings.jsonl")
+        with path.open("a") as fh:
+            fh.write(
+                json.dumps({"round": state.round, "node": self.member.id, **state.timings}) + "\n"
+            )
 
     def _meta(self, state: RoundState, *, provisional: bool, verified: int | None = None) -> dict:
         client = state.client
@@ -391,6 +421,10 @@ class Participant:
         return None
 
 
+def _add(timings: dict[str, float], key: str, seconds: float) -> None:
+    timings[key] = timings.get(key, 0.0) + seconds
+
+
 def wire_stages() -> tuple[str, ...]:
     return ("advertise_keys", "share_keys", "masked_input", "consistency", "unmasking")
 
@@ -408,7 +442,8 @@ async def run_node(
     try:
         return await participant.run(stopping)
     finally:
-        participant.executor.shutdown(wait=False, cancel_futures=True)
+        participant.training_executor.shutdown(wait=False, cancel_futures=True)
+        participant.crypto_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def main_node(

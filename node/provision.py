@@ -32,6 +32,7 @@ class FederationOptions:
     rounds: int = 5
     dataset: str = "digits"
     model: str = "logreg"
+    hidden: int = 32  # mlp width (benchmarks widen it to reach a dimension)
     epsilon: float | None = 10.0
     sigma: float | None = None
     delta: float = 1e-5
@@ -140,7 +141,8 @@ def provision(
         ) + "\n\n"  # fmt: skip
     text += _table("model", {"kind": options.model, "dataset": options.dataset, "epochs": options.epochs,
                              "learning_rate": options.learning_rate, "batch_size": options.batch_size,
-                             "server_learning_rate": 1.0, "seed": options.seed})  # fmt: skip
+                             "server_learning_rate": 1.0, "seed": options.seed,
+                             "hidden": options.hidden})  # fmt: skip
     text += _table("dp", {"epsilon": options.epsilon, "sigma": options.sigma, "delta": options.delta,
                           "bits": options.bits, "clip": options.clip,
                           "minimum_contributors": options.minimum_contributors})  # fmt: skip

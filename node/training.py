@@ -63,14 +63,36 @@ def configure_torch() -> str:
     return str(torch.__version__)
 
 
+def warm_up() -> None:
+    """Pay torch's one-off first-call cost (~1 s) at start-up, not inside round 1."""
+    model = make_model("logreg", 4, 2, seed=0)
+    X = np.zeros((8, 4), dtype=np.float32)
+    y = np.zeros(8, dtype=np.int64)
+    train_local(model, X, y, epochs=1, learning_rate=0.1, batch_size=4, seed=0)
+
+
 # --------------------------------------------------------------------------- models
 
+# (n_features, n_classes) of the data sets a federation can name.
+DATASET_SHAPES = {"digits": (64, 10), "breast_cancer": (30, 2)}
 
-def make_model(kind: str, n_features: int, n_classes: int, *, seed: int = 0) -> nn.Module:
+
+def model_for(settings) -> nn.Module:
+    """The federation's initial global model from its [model] settings (node.config.ModelSettings)."""
+    n_features, n_classes = DATASET_SHAPES[settings.dataset]
+    return make_model(
+        settings.kind, n_features, n_classes, seed=settings.seed, hidden=settings.hidden
+    )
+
+
+def make_model(
+    kind: str, n_features: int, n_classes: int, *, seed: int = 0, hidden: int = MLP_HIDDEN
+) -> nn.Module:
     """Build a classifier with a deterministic initialisation from ``seed``.
 
     ``"logreg"``: one Linear layer (multinomial logistic regression on the logits).
-    ``"mlp"``: Linear(n_features, 32) -> ReLU -> Linear(32, n_classes).
+    ``"mlp"``: Linear(n_features, hidden) -> ReLU -> Linear(hidden, n_classes)
+    (hidden = 32 by default; benchmarks widen it to reach a given dimension).
     Every weight and bias is drawn U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torch's default
     range for Linear) from a ``torch.Generator`` seeded with ``seed``, so every party that
     calls this with the same arguments (and torch version) gets bit-identical parameters;
@@ -80,6 +102,8 @@ def make_model(kind: str, n_features: int, n_classes: int, *, seed: int = 0) -> 
         raise TrainingError(
             f"unknown model kind {kind!r}; allowed values: {', '.join(MODEL_KINDS)}"
         )
+    if hidden < 1:
+        raise TrainingError(f"hidden must be >= 1, got {hidden}")
     if n_features < 1 or n_classes < 2:
         raise TrainingError(
             f"need n_features >= 1 and n_classes >= 2, got {n_features}, {n_classes}"
@@ -91,7 +115,7 @@ def make_model(kind: str, n_features: int, n_classes: int, *, seed: int = 0) -> 
             model: nn.Module = nn.Sequential(nn.Linear(n_features, n_classes))
         else:
             model = nn.Sequential(
-                nn.Linear(n_features, MLP_HIDDEN), nn.ReLU(), nn.Linear(MLP_HIDDEN, n_classes)
+                nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
             )
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
