@@ -224,9 +224,8 @@ class Aggregator(fgrpc.AggregationServicer):
         except ProtocolAbort as exc:
             log.warning("participant %d: message refused (%s)", peer, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        msg = wire.parse_client_message(data)
-        if msg.WhichOneof("body") == "abort":
-            log.info("participant %d refused the round: %s", peer, msg.abort.reason)
+        if peer in self.secagg.refused:
+            log.info("participant %d refused the round: %s", peer, self.secagg.refused[peer])
         if not self.secagg.expected():
             self.stage_event.set()
 

@@ -109,6 +109,26 @@ class _Section:
         p = Path(value)
         return p if p.is_absolute() else (base / p)
 
+    def threat_model(self) -> ThreatModel:
+        """corrupt_fraction, dropout_fraction and aggregator (the SecAgg threat model)."""
+        try:
+            return ThreatModel(
+                corrupt_fraction=self.number(
+                    "corrupt_fraction", 0.0, 1.0, open_hi=True, default=0.1
+                ),
+                dropout_fraction=self.number(
+                    "dropout_fraction", 0.0, 1.0, open_hi=True, default=0.1
+                ),
+                lying_aggregator=self.choice(
+                    "aggregator", ("dropout-lying", "honest-but-curious"), "dropout-lying"
+                )
+                == "dropout-lying",
+            )
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(f"{self.source}: [{self.name}] {exc}") from None
+
     def done(self) -> None:
         if self._table:
             raise ConfigError(
@@ -276,17 +296,7 @@ def load_federation(path: str | Path) -> Federation:
     d.done()
     sa = _Section(src, "secagg", doc.get("secagg", {}))
     graph = sa.choice("graph", ("harary", "full"), "harary")
-    try:
-        threat = ThreatModel(
-            corrupt_fraction=sa.number("corrupt_fraction", 0.0, 1.0, open_hi=True, default=0.1),
-            dropout_fraction=sa.number("dropout_fraction", 0.0, 1.0, open_hi=True, default=0.1),
-            lying_aggregator=sa.choice(
-                "aggregator", ("dropout-lying", "honest-but-curious"), "dropout-lying"
-            )
-            == "dropout-lying",
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{src}: [secagg] {exc}") from None
+    threat = sa.threat_model()
     sa.done()
     dl = _Section(src, "deadlines", doc.get("deadlines", {}))
     deadlines = {"join": dl.number("join", 0.0, 3600.0, open_lo=True, default=60.0)}
@@ -381,17 +391,7 @@ def load_policy(path: str | Path) -> Policy:
             f"{path.name}: [policy] minimum_contributors ({minimum}) must exceed assumed_colluders "
             f"({colluders}): otherwise no honest noise is guaranteed"
         )
-    try:
-        threat = ThreatModel(
-            corrupt_fraction=s.number("corrupt_fraction", 0.0, 1.0, open_hi=True, default=0.1),
-            dropout_fraction=s.number("dropout_fraction", 0.0, 1.0, open_hi=True, default=0.1),
-            lying_aggregator=s.choice(
-                "aggregator", ("dropout-lying", "honest-but-curious"), "dropout-lying"
-            )
-            == "dropout-lying",
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{path.name}: [policy] {exc}") from None
+    threat = s.threat_model()
     policy = Policy(
         path=path,
         epsilon_cap=s.number("epsilon_cap", 0.0, open_lo=True),

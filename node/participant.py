@@ -107,9 +107,20 @@ class Participant:
 
     # -- policy ---------------------------------------------------------------
 
-    def _worst_case_record(self, params: dp.DdgParams) -> dp.RoundRecord:
-        """The round priced with the fewest honest contributors we would ever sign for."""
-        honest = self.config.policy.minimum_contributors - self.config.policy.assumed_colluders
+    def _worst_case_record(
+        self, params: dp.DdgParams, threshold: int | None = None
+    ) -> dp.RoundRecord:
+        """The round priced with the fewest honest contributors its sum could have.
+
+        Before keys are exchanged that is our own minimum (we never sign a smaller
+        U3). Once our masked input has left, the sum may be released without our
+        signature, with as few inputs as the protocol threshold t allows, so the
+        provisional charge also takes t into account.
+        """
+        least = self.config.policy.minimum_contributors
+        if threshold is not None:
+            least = min(least, threshold)
+        honest = max(1, least - self.config.policy.assumed_colluders)
         return dp.RoundRecord(
             contributors=honest, sigma=params.sigma, gamma=params.gamma, clip=params.clip,
             padded_dim=params.padded_dim, beta=params.beta,
@@ -257,7 +268,8 @@ class Participant:
             # Once the masked input leaves, a sum containing our noise may be released
             # without us: charge the worst case now (fail closed); the consistency stage
             # revises it to the contributor count we verify ourselves.
-            record = self._worst_case_record(state.params)
+            graph = state.client.graph
+            record = self._worst_case_record(state.params, graph.params.t if graph else None)
             try:
                 self.ledger.charge(record, meta=self._meta(state, provisional=True))
             except dp.PrivacyBudgetExceeded as exc:
