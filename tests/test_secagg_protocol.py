@@ -106,11 +106,7 @@ def test_dropouts_mixed_across_stages_harary():
     assert_safe(result)
 
 
-@pytest.mark.slow
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_secagg_plus_n200_random_dropouts(data):
-    n = 200
+def _random_dropout_round(data, n):
     threat = ThreatModel(corrupt_fraction=0.05, dropout_fraction=0.1)
     dropped = data.draw(st.lists(st.integers(1, n), unique=True, max_size=int(0.1 * n)))
     stages = data.draw(
@@ -123,6 +119,20 @@ def test_secagg_plus_n200_random_dropouts(data):
     assert not result.full_graph and result.k < n - 1
     assert result.correct
     assert_safe(result)
+
+
+@pytest.mark.slow
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_secagg_plus_n200_random_dropouts(data):
+    _random_dropout_round(data, 200)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_secagg_plus_n60_random_dropouts(data):
+    """The n = 200 case above, smaller, so it runs in the default suite."""
+    _random_dropout_round(data, 60)
 
 
 def test_below_minimum_aggregate_is_refused_by_participants():
