@@ -54,6 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=os.cpu_count() or 1,
         help="aggregator threads for mask removal (default: all cores)",
     )
+    p.add_argument(
+        "--participants-process",
+        action="store_true",
+        help="run the participants in a child process, so peak RSS is the aggregator's alone",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_command)
 
@@ -68,6 +73,7 @@ def run_secagg_bench(
     graph: str = "harary",
     corrupt_fraction: float = 0.05,
     workers: int = 1,
+    participants_in_subprocess: bool = False,
 ) -> dict:
     """One round; returns the measurements as a JSON-ready dict."""
     inputs = RandomInputs(clients, dim, bits)
@@ -84,6 +90,7 @@ def run_secagg_bench(
             dropouts={u: drop_stage for u in dropped},
             map_function=pool.map if pool else None,
             workers=workers,
+            participants_in_subprocess=participants_in_subprocess,
         )
         round_seconds = time.perf_counter() - t0
     finally:
@@ -130,6 +137,8 @@ def run_secagg_bench(
         "masking_bytes_per_second": masking,
         "masking_fraction_of_keystream": masking / keystream,
         "workers": workers,
+        # with participants in a child process, peak_rss_bytes is the aggregator's alone
+        "participants_in_subprocess": participants_in_subprocess,
     }
 
 
@@ -176,6 +185,7 @@ def run_command(args: argparse.Namespace) -> int:
             graph=args.graph,
             corrupt_fraction=args.corrupt_fraction,
             workers=args.workers,
+            participants_in_subprocess=args.participants_process,
         )
         for _ in range(args.repeat)
     ]

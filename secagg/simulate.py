@@ -16,7 +16,7 @@ import numpy as np
 
 from secagg import crypto, wire
 from secagg.client import ClientState, ParticipantPolicy, SecAggClient
-from secagg.errors import ProtocolAbort
+from secagg.errors import AbortReason, ProtocolAbort
 from secagg.graph import ThreatModel
 from secagg.server import MapFunction, SecAggServer
 
@@ -106,7 +106,11 @@ def run_simulation(
     vector_name: str = "update",
     federation: tuple[crypto.SigningKey, dict[int, crypto.SigningKey], dict[int, bytes]]
     | None = None,
+    participants_in_subprocess: bool = False,
 ) -> SimulationResult:
+    """Run one session. participants_in_subprocess puts every participant in a child
+    process (messages cross a pipe as bytes), so this process's memory is the
+    aggregator's alone; `clients` is then empty in the result."""
     ids = sorted(inputs)
     threat = threat or ThreatModel()
     policy = policy or ParticipantPolicy(minimum_aggregate=minimum_aggregate, threat=threat)
@@ -129,16 +133,15 @@ def run_simulation(
         map_function=map_function,
         workers=workers,
     )
-    clients = {
-        u: SecAggClient(
-            participant_id=u,
-            signing_key=keys[u],
-            roster=roster,
-            aggregator_key=aggregator_key.public,
-            policy=(policies or {}).get(u, policy),
+    client_policies = {u: (policies or {}).get(u, policy) for u in ids}
+    if participants_in_subprocess:
+        pool: _Participants = _SubprocessParticipants(
+            ids, keys, roster, aggregator_key.public, client_policies, inputs
         )
-        for u in ids
-    }
+    else:
+        pool = _InProcessParticipants(
+            ids, keys, roster, aggregator_key.public, client_policies, inputs
+        )
     client_aborts: dict[int, ProtocolAbort] = {}
     rejected: dict[int, ProtocolAbort] = {}
     p_seconds: dict[str, dict[int, float]] = defaultdict(dict)
@@ -159,22 +162,16 @@ def run_simulation(
     def deliver(stage_index: int, outgoing: dict[int, list[bytes]]) -> None:
         stage = STAGES[stage_index]
         for u, messages in outgoing.items():
-            client = clients.get(u)
-            if client is None or u in client_aborts:
+            if u not in pool.ids or u in client_aborts:
                 continue
             if u in dropouts and STAGES.index(dropouts[u]) < stage_index:
                 continue  # gone before this stage
-            if stage == "masked-input" and client.state is ClientState.SHARED:
-                client.set_input(inputs[u])  # handed over only now: one input alive at a time
             for data in messages:
                 down[u] += len(data)
-                t0 = time.perf_counter()
-                try:
-                    reply = client.receive(data)
-                except ProtocolAbort as exc:
-                    client_aborts[u] = exc
-                    reply = client.abort_message()
-                p_seconds[stage][u] = p_seconds[stage].get(u, 0.0) + time.perf_counter() - t0
+                reply, abort, seconds = pool.handle(u, stage, data)
+                if abort is not None:
+                    client_aborts[u] = abort
+                p_seconds[stage][u] = p_seconds[stage].get(u, 0.0) + seconds
                 if reply is None or dropouts.get(u) == stage:
                     continue
                 if client_tamper is not None and u not in client_aborts:
@@ -211,8 +208,7 @@ def run_simulation(
             a_seconds[stage] += time.perf_counter() - t0
         outgoing = {u: [m] for u, m in nxt.items()}
 
-    for client in clients.values():
-        client.close()  # dropped ones too: a participant that gives up erases its secrets
+    pool.close()  # dropped ones too: a participant that gives up erases its secrets
     u = server.u
     expected = None
     if 3 in u:
@@ -238,9 +234,96 @@ def run_simulation(
         aggregator_seconds=dict(a_seconds),
         bytes_up=dict(up),
         bytes_down=dict(down),
-        clients=clients,
+        clients=pool.clients,
         server=server,
     )
+
+
+class _Participants:
+    """Where the simulated participants live: this process or a child process."""
+
+    ids: frozenset[int]
+    clients: dict[int, SecAggClient]
+
+    def handle(
+        self, u: int, stage: str, data: bytes
+    ) -> tuple[bytes | None, ProtocolAbort | None, float]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _InProcessParticipants(_Participants):
+    def __init__(self, ids, keys, roster, aggregator_public, policies, inputs) -> None:
+        self.ids = frozenset(ids)
+        self.inputs = inputs
+        self.clients = {
+            u: SecAggClient(
+                participant_id=u, signing_key=keys[u], roster=roster,
+                aggregator_key=aggregator_public, policy=policies[u],
+            )
+            for u in ids
+        }  # fmt: skip
+
+    def handle(self, u, stage, data):
+        client = self.clients[u]
+        if stage == "masked-input" and client.state is ClientState.SHARED:
+            client.set_input(self.inputs[u])  # handed over only now: one input alive at a time
+        t0 = time.perf_counter()
+        try:
+            return client.receive(data), None, time.perf_counter() - t0
+        except ProtocolAbort as exc:
+            return client.abort_message(), exc, time.perf_counter() - t0
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+def _participant_process(conn, ids, seeds, roster, aggregator_public, policies, inputs) -> None:
+    keys = {u: crypto.SigningKey.from_seed(seeds[u]) for u in ids}
+    local = _InProcessParticipants(ids, keys, roster, aggregator_public, policies, inputs)
+    while True:
+        request = conn.recv()
+        if request is None:
+            local.close()
+            conn.send(None)
+            return
+        reply, abort, seconds = local.handle(*request)
+        flat = None if abort is None else (abort.reason.value, abort.detail, abort.culprit)
+        conn.send((reply, flat, seconds))
+
+
+class _SubprocessParticipants(_Participants):
+    def __init__(self, ids, keys, roster, aggregator_public, policies, inputs) -> None:
+        import multiprocessing
+
+        self.ids = frozenset(ids)
+        self.clients = {}
+        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
+        self._conn, child = ctx.Pipe()
+        seeds = {u: keys[u].seed_bytes() for u in ids}
+        self._process = ctx.Process(
+            target=_participant_process,
+            args=(child, list(ids), seeds, roster, aggregator_public, policies, inputs),
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+
+    def handle(self, u, stage, data):
+        self._conn.send((u, stage, data))
+        reply, flat, seconds = self._conn.recv()
+        abort = (
+            None if flat is None else ProtocolAbort(AbortReason(flat[0]), flat[1], culprit=flat[2])
+        )
+        return reply, abort, seconds
+
+    def close(self) -> None:
+        self._conn.send(None)
+        self._conn.recv()
+        self._process.join(timeout=30)
 
 
 class RandomInputs(Mapping[int, np.ndarray]):
@@ -267,6 +350,18 @@ class RandomInputs(Mapping[int, np.ndarray]):
 
     def __iter__(self):
         return iter(self._ids)
+
+    def __getstate__(self) -> dict:  # picklable for a participants' process (the generator is not)
+        return {
+            "_ids": self._ids,
+            "_dimension": self._dimension,
+            "_bits": self._bits,
+            "_seed": self._seed,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._generator = crypto.MaskGenerator()
 
     def __len__(self) -> int:
         return len(self._ids)

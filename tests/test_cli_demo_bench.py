@@ -88,3 +88,13 @@ def test_console_script_and_python_m_bench():
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(out.stdout)["correct"] is True
+
+
+def test_bench_secagg_with_participants_in_a_child_process(capsys):
+    report = run_json(
+        capsys,
+        ["bench", "secagg", "--clients", "8", "--dim", "500", "--dropout", "0.2",
+         "--participants-process", "--json"],
+    )  # fmt: skip
+    assert report["correct"] is True and report["participants_in_subprocess"] is True
+    assert report["dropped"] == 1
