@@ -96,6 +96,11 @@ class Aggregator(fgrpc.AggregationServicer):
         self.model_bytes = b""
         self.status: dict = {"state": "starting"}
         self.epsilon_history: list[dp.RoundRecord] = []
+        self.ckks = None
+        if federation.path_kind == "ckks":
+            from node.ckks_rounds import CkksCoordinator
+
+            self.ckks = CkksCoordinator(self)
 
     # -- status and records ----------------------------------------------------
 
@@ -150,9 +155,15 @@ class Aggregator(fgrpc.AggregationServicer):
         finally:
             self.queues.pop(peer, None)
             log.info("participant %d left", peer)
+            if self.ckks is not None:
+                self.ckks.event.set()
 
     async def Submit(self, request, context):
         peer = await self._peer(context)
+        if request.HasField("ckks"):
+            if self.ckks is None:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this run is not ckks")
+            return await self.ckks.on_message(peer, request, context)
         if request.round != self.round:
             log.warning(
                 "participant %d: message for round %d during round %d",
@@ -216,6 +227,22 @@ class Aggregator(fgrpc.AggregationServicer):
         for chunk in transport.chunk_vector(self.model_bytes, fpb.VectorHeader(round=self.round)):
             yield chunk
 
+    async def UploadCiphertext(self, request_iterator, context):
+        if self.ckks is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this run is not ckks")
+        return await self.ckks.upload(request_iterator, context)
+
+    async def GetEncryptedSum(self, request, context):
+        if self.ckks is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this run is not ckks")
+        async for chunk in self.ckks.get_encrypted_sum(request, context):
+            yield chunk
+
+    async def UploadDecryptedSum(self, request_iterator, context):
+        if self.ckks is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this run is not ckks")
+        return await self.ckks.upload_decrypted_sum(request_iterator, context)
+
     async def _deliver(self, peer: int, data: bytes, context) -> None:
         if not self.accepting or self.secagg is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the stage closed")
@@ -267,6 +294,8 @@ class Aggregator(fgrpc.AggregationServicer):
                     "clip": fed.dp.clip, "dim": self.dim, "padded_dim": self.params.padded_dim,
                     "minimum_contributors": fed.dp.minimum_contributors,
                 },
+                "path": fed.path_kind,
+                **({"ckks": {"committee": list(fed.ckks.committee)}} if fed.ckks else {}),
                 "secagg": {
                     "graph": fed.secagg.graph, "corrupt_fraction": fed.secagg.threat.corrupt_fraction,
                     "dropout_fraction": fed.secagg.threat.dropout_fraction,
@@ -283,10 +312,21 @@ class Aggregator(fgrpc.AggregationServicer):
             )
             self.set_status(accuracy=accuracy)
         completed = 0
+        set_up = True
+        if self.ckks is not None:
+            from node.ckks_rounds import SetupFailed
+
+            self.set_status(state="running", round=0, stage="ckks-setup")
+            try:
+                self.transcript.append("ckks-setup", await self.ckks.set_up())
+            except SetupFailed as exc:
+                log.error("ckks set-up failed: %s", exc)
+                self.transcript.append("ckks-setup", {"path": "ckks", "failed": str(exc)})
+                set_up = False
         for r in range(1, fed.rounds + 1):
-            if self.stopping.is_set():
+            if self.stopping.is_set() or not set_up:
                 break
-            ok = await self.run_round(r)
+            ok = await (self.ckks.run_round(r) if self.ckks is not None else self.run_round(r))
             completed += int(ok)
         eps = dp.epsilon_for(self.epsilon_history, fed.dp.delta)[0] if self.epsilon_history else 0.0
         final = self.run_dir / "model_final.pt"
@@ -308,7 +348,6 @@ class Aggregator(fgrpc.AggregationServicer):
         return 0 if completed else 1
 
     async def run_round(self, r: int) -> bool:
-        from node import training
 
         fed = self.federation
         participants = sorted(self.queues)
@@ -319,24 +358,8 @@ class Aggregator(fgrpc.AggregationServicer):
             )
             return False
         self.round = r
-        flat = training.flatten_parameters(self.model)
-        self.model_bytes = flat.astype("<f8").tobytes()
-        rotation_seed = os.urandom(32)
+        rotation_seed, application = self.prepare_round(r)
         p = self.params
-        application = fpb.RoundApplication(
-            round=r,
-            model_digest=training.model_digest(self.model),
-            model_bytes=len(self.model_bytes),
-            rotation_seed=rotation_seed,
-            ddg=fpb.DdgParameters(
-                clip=p.clip, bits=p.bits, gamma=p.gamma, sigma=p.sigma, clients=p.clients,
-                dim=p.dim, beta=p.beta, wrap_prob=p.wrap_prob, delta=fed.dp.delta,
-            ),
-            training=fpb.TrainingParameters(
-                epochs=fed.model.epochs, learning_rate=fed.model.learning_rate,
-                batch_size=fed.model.batch_size,
-            ),
-        )  # fmt: skip
         server = SecAggServer(
             signing_key=self.signing_key, roster=fed.roster, participants=participants,
             bits=p.bits, dimension=p.padded_dim, vector_name=f"update/round-{r}",
@@ -392,20 +415,70 @@ class Aggregator(fgrpc.AggregationServicer):
                 return False
             stage_seconds[stage] = time.perf_counter() - t0
             heard = set(server.survivor_sets[-1])
-            gone = sorted(before - heard)
+            gone = sorted(before - heard - set(server.refused))
             if gone:
-                dropped[stage] = gone
+                # Transcript names: the stage whose message never came (hyphenated, as
+                # the simulator and the auditor say); not advertising at all is "absent".
+                dropped[stage.replace("_", "-") if stage != "advertise_keys" else "absent"] = gone
                 log.info("round %d: %s: no answer from %s", r, stage, gone)
         u3 = server.survivor_sets[2]
+        fields = {
+            "config_digest": server.config_digest.hex(),
+            "session_id": server.session_id.hex(),
+            "survivor_sets": {f"U{i}": list(s) for i, s in server.u.items()},
+            "dropped": {k: v for k, v in dropped.items() if k != "absent"},
+            "absent": dropped.get("absent", []),
+            "refused": dict(server.refused.items()),
+            "misbehaving": {str(k): v.value for k, v in server.misbehaving.items()},
+            "graph": {"k": server.params.k, "t": server.params.t, "full": server.params.full},
+            "stage_seconds": stage_seconds,
+        }
+        await self.release_round(r, server.result, u3, rotation_seed, fields, t_round)
+        self.secagg = None
+        return True
+
+    def prepare_round(self, r: int) -> tuple[bytes, fpb.RoundApplication]:
+        """The round's model bytes (served by GetModel), rotation seed and application."""
+        from node import training
+
+        fed = self.federation
+        flat = training.flatten_parameters(self.model)
+        self.model_bytes = flat.astype("<f8").tobytes()
+        rotation_seed = os.urandom(32)
+        p = self.params
+        application = fpb.RoundApplication(
+            round=r,
+            model_digest=training.model_digest(self.model),
+            model_bytes=len(self.model_bytes),
+            rotation_seed=rotation_seed,
+            ddg=fpb.DdgParameters(
+                clip=p.clip, bits=p.bits, gamma=p.gamma, sigma=p.sigma, clients=p.clients,
+                dim=p.dim, beta=p.beta, wrap_prob=p.wrap_prob, delta=fed.dp.delta,
+            ),
+            training=fpb.TrainingParameters(
+                epochs=fed.model.epochs, learning_rate=fed.model.learning_rate,
+                batch_size=fed.model.batch_size,
+            ),
+        )  # fmt: skip
+        return rotation_seed, application
+
+    async def release_round(
+        self, r: int, total: np.ndarray, contributors, rotation_seed: bytes, fields: dict,
+        t_round: float, *, attestations=(),
+    ) -> None:  # fmt: skip
+        """Decode the released sum, FedAvg, evaluate, record and announce (both paths)."""
+        from node import training
+
+        fed, p = self.federation, self.params
         t0 = time.perf_counter()
-        mean = dp.decode(server.result, self.params, rotation_seed, contributors=len(u3))
+        mean = dp.decode(total, self.params, rotation_seed, contributors=len(contributors))
         training.apply_update(self.model, mean, fed.model.server_learning_rate)
         accuracy = (
             training.evaluate(self.model, *self.evaluation) if self.evaluation is not None else None
         )
         decode_seconds = time.perf_counter() - t0
         record = dp.RoundRecord(
-            contributors=len(u3),
+            contributors=len(contributors),
             sigma=p.sigma,
             gamma=p.gamma,
             clip=p.clip,
@@ -414,55 +487,44 @@ class Aggregator(fgrpc.AggregationServicer):
         )
         self.epsilon_history.append(record)
         eps = dp.epsilon_for(self.epsilon_history, fed.dp.delta)[0]
-        sum_digest = hashlib.sha256(np.ascontiguousarray(server.result).tobytes()).hexdigest()
-        self.transcript.append(
-            "round",
-            {
-                "round": r,
-                "config_digest": server.config_digest.hex(),
-                "session_id": server.session_id.hex(),
-                "survivor_sets": {f"U{i}": list(s) for i, s in server.u.items()},
-                "dropped": dropped,
-                "refused": dict(server.refused.items()),
-                "misbehaving": {str(k): v.value for k, v in server.misbehaving.items()},
-                "graph": {"k": server.params.k, "t": server.params.t, "full": server.params.full},
-                "dp_record": record.to_json(),
-                "sum_digest": sum_digest,
-                "epsilon": eps,
-                "delta": fed.dp.delta,
-                "accuracy": accuracy,
-                "stage_seconds": stage_seconds,
-                "decode_seconds": decode_seconds,
-            },
-        )
+        sum_digest = hashlib.sha256(np.ascontiguousarray(total).tobytes()).hexdigest()
+        body = {"round": r, **fields}
+        body.update(
+            dp_record=record.to_json(), sum_digest=sum_digest, epsilon=eps, delta=fed.dp.delta,
+            accuracy=accuracy, decode_seconds=decode_seconds,
+        )  # fmt: skip
+        self.transcript.append("round", body)
         self._write_metrics(
-            {"round": r, "accuracy": accuracy, "contributors": len(u3), "epsilon": eps,
+            {"round": r, "accuracy": accuracy, "contributors": len(contributors), "epsilon": eps,
              "round_seconds": time.perf_counter() - t_round}
         )  # fmt: skip
         self.set_status(
             state="running",
             round=r,
             stage="done",
-            contributors=len(u3),
+            contributors=len(contributors),
             accuracy=accuracy,
             epsilon=eps,
         )
         log.info(
             "round %d: released sum of %d contributors; accuracy %s; epsilon %.4f",
             r,
-            len(u3),
+            len(contributors),
             accuracy,
             eps,
         )
-        await self._announce(r, released=True, contributors=u3, accuracy=accuracy or 0.0)
-        self.secagg = None
-        return True
+        await self._announce(
+            r, released=True, contributors=contributors, accuracy=accuracy or 0.0,
+            attestations=attestations,
+        )  # fmt: skip
 
     async def _announce(
-        self, r: int, *, released: bool, contributors=(), reason: str = "", accuracy: float = 0.0
-    ):
+        self, r: int, *, released: bool, contributors=(), reason: str = "", accuracy: float = 0.0,
+        attestations=(),
+    ):  # fmt: skip
         result = fpb.RoundResult(round=r, released=released, contributors=list(contributors),
-                                 abort_reason=reason, accuracy=accuracy)  # fmt: skip
+                                 abort_reason=reason, accuracy=accuracy,
+                                 attestations=list(attestations))  # fmt: skip
         await self.broadcast({u: fpb.AggregatorEvent(round=r, result=result) for u in self.queues})
 
     async def _collect(self, deadline_seconds: float) -> None:
@@ -525,6 +587,8 @@ async def serve(config: AggregatorConfig) -> int:
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=2)
     aggregator.executor.shutdown(wait=False, cancel_futures=True)
+    if aggregator.ckks is not None:
+        aggregator.ckks.executor.shutdown(wait=False, cancel_futures=True)
     return status
 
 

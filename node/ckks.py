@@ -1510,7 +1510,7 @@ def _replace_sum(attestation: SumAttestation, digest_: bytes) -> SumAttestation:
 
 
 TRUST_MODEL = """\
-CKKS path (optional, `secure_aggregation = "ckks"`): trust model
+CKKS path (optional, `[federation] path = "ckks"`): trust model
 
 * What it protects against: an aggregator that follows the protocol but tries to
   learn individual updates. The aggregator holds only the public CKKS context; it

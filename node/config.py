@@ -197,6 +197,11 @@ class SecAggSettings:
 
 
 @dataclass(frozen=True)
+class CkksSettings:
+    committee: tuple[str, ...]  # roster site names; the first is the lead
+
+
+@dataclass(frozen=True)
 class Federation:
     path: Path
     name: str
@@ -209,6 +214,8 @@ class Federation:
     dp: DpSettings
     secagg: SecAggSettings
     deadlines: dict[str, float] = field(default_factory=dict)
+    path_kind: str = "masking"  # [federation] path: "masking" or "ckks"
+    ckks: CkksSettings | None = None
 
     def member_by_name(self, name: str) -> Member | None:
         return next((m for m in self.participants if m.name == name), None)
@@ -235,13 +242,14 @@ def load_federation(path: str | Path) -> Federation:
     _sections(
         path,
         doc,
-        ("federation", "aggregator", "participants", "model", "dp", "secagg", "deadlines"),
+        ("federation", "aggregator", "participants", "model", "dp", "secagg", "deadlines", "ckks"),
     )
     fed = _Section(src, "federation", doc.get("federation", {}))
     name = fed.text("name")
     rounds = fed.integer("rounds", 1, 100_000)
     address = fed.text("address", re.compile(r"^[^\s:]+:\d{1,5}$"), "host:port")
     ca = fed.path("ca_certificate", base)
+    path_kind = fed.choice("path", ("masking", "ckks"), "masking")
     fed.done()
     aggregator = _member(src, doc.get("aggregator", {}), "aggregator", with_id=False)
     raw = doc.get("participants")
@@ -305,11 +313,49 @@ def load_federation(path: str | Path) -> Federation:
             stage, 0.0, 3600.0, open_lo=True, default=60.0 if stage == "masked_input" else 20.0
         )
     dl.done()
+    ckks = _ckks_settings(src, doc, path_kind, participants)
     return Federation(
         path=path, name=name, rounds=rounds, address=address, ca_certificate=ca,
         aggregator=aggregator, participants=participants, model=model, dp=dp_settings,
-        secagg=SecAggSettings(graph, threat), deadlines=deadlines,
+        secagg=SecAggSettings(graph, threat), deadlines=deadlines, path_kind=path_kind,
+        ckks=ckks,
     )  # fmt: skip
+
+
+def _ckks_settings(
+    src: str, doc: dict, path_kind: str, participants: tuple[Member, ...]
+) -> CkksSettings | None:
+    """[ckks] committee = ["site-1", ...]: required iff [federation] path = "ckks"."""
+    if path_kind != "ckks":
+        if "ckks" in doc:
+            raise ConfigError(
+                f'{src}: [ckks] is only allowed with [federation] path = "ckks" (path = {path_kind!r})'
+            )
+        return None
+    if "ckks" not in doc:
+        raise ConfigError(f'{src}: [ckks] committee is required when [federation] path = "ckks"')
+    s = _Section(src, "ckks", doc["ckks"])
+    committee = s._take("committee", _REQUIRED)
+    names = {m.name for m in participants}
+    if (
+        not isinstance(committee, list)
+        or not committee
+        or not all(isinstance(c, str) for c in committee)
+    ):
+        raise ConfigError(
+            f"{src}: [ckks] committee = {committee!r}: must be a non-empty list of roster site "
+            "names (the first is the lead)"
+        )
+    unknown = [c for c in committee if c not in names]
+    if unknown:
+        raise ConfigError(
+            f"{src}: [ckks] committee = {committee!r}: {', '.join(map(repr, unknown))} "
+            "not in [[participants]]"
+        )
+    if len(set(committee)) != len(committee):
+        raise ConfigError(f"{src}: [ckks] committee = {committee!r}: names must be distinct")
+    s.done()
+    return CkksSettings(tuple(committee))
 
 
 # --- the aggregator's own file ---------------------------------------------------------

@@ -33,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epsilon", type=positive, default=10.0, help="target epsilon over all rounds")
     p.add_argument("--delta", type=float_in(0.0, 1.0, True, True), default=1e-5)
     p.add_argument("--bits", type=int_in(1, 62), default=16)
+    p.add_argument("--path", choices=("masking", "ckks"), default="masking",
+                   help="secure aggregation: pairwise masking (default) or CKKS with a "
+                        "decryption committee (the first two sites)")  # fmt: skip
     p.add_argument("--kill-node-at-round", type=int_in(1, 1000), default=None, metavar="R",
                    help="kill one node mid-round R to show dropout recovery")  # fmt: skip
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     options = FederationOptions(
         nodes=args.nodes, rounds=args.rounds, dataset=args.dataset, model=args.model,
         epsilon=args.epsilon, delta=args.delta, bits=args.bits,
-        learning_rate=0.3 if args.dataset == "digits" else 0.1,
+        learning_rate=0.3 if args.dataset == "digits" else 0.1, path=args.path,
+        committee=(0, 1),
     )  # fmt: skip
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = args.runs_dir / stamp
@@ -93,23 +97,30 @@ def run_federation(options, root: Path, *, kill_at_round: int | None = None, tim
     try:
         address = wait_for_address(fed, aggregator)
         # --kill-node-at-round: site-1 dies right after uploading its masked input of
-        # that round (between MaskedInputCollection and Unmasking), like a kill -9.
+        # that round (between MaskedInputCollection and Unmasking), like a kill -9. On the
+        # CKKS path (no recovery stage) the last site dies before its upload instead: it
+        # is absent from the sum (the first sites are the decryption committee).
+        victim = options.nodes - 1 if options.path == "ckks" else 0
         nodes = [
-            start_node(fed, i, address, crash_after_upload=kill_at_round if i == 0 else None)
+            start_node(
+                fed, i, address,
+                crash_after_upload=kill_at_round if i == victim and options.path != "ckks" else None,
+                crash_before_upload=kill_at_round if i == victim and options.path == "ckks" else None,
+            )
             for i in range(options.nodes)
-        ]
+        ]  # fmt: skip
         processes += nodes
         view = _LiveView(fed) if live else None
         deadline = time.monotonic() + timeout
         while aggregator.poll() is None and time.monotonic() < deadline:
             status = _read_status(fed)
-            if kill_at_round is not None and killed is None and nodes[0].poll() is not None:
-                killed = 0
+            if kill_at_round is not None and killed is None and nodes[victim].poll() is not None:
+                killed = victim
             if view:
                 view.update(status, killed)
             time.sleep(0.25)
-        if kill_at_round is not None and nodes[0].poll() is not None:
-            killed = 0
+        if kill_at_round is not None and nodes[victim].poll() is not None:
+            killed = victim
         if view:
             view.update(_read_status(fed), killed, final=True)
         timed_out = aggregator.poll() is None
@@ -176,6 +187,7 @@ def _report(fed, baseline, killed, timed_out, seconds, status) -> dict:
         "epsilon_target": fed.options.epsilon,
         "delta": fed.options.delta,
         "nodes": fed.options.nodes,
+        "path": fed.options.path,
         "killed_node": f"site-{killed + 1}" if killed is not None else None,
         "timed_out": timed_out,
         "seconds": seconds,
@@ -241,7 +253,8 @@ def print_summary(report: dict) -> None:
 
     console = Console()
     table = Table(
-        title="accuracy per round: private (DDG + SecAgg+) vs non-private FedAvg on the same split"
+        title=f"accuracy per round: private (DDG + {'CKKS' if report.get('path') == 'ckks' else 'SecAgg+'})"
+        " vs non-private FedAvg on the same split"
     )
     table.add_column("round", justify="right")
     table.add_column("contributors", justify="right")

@@ -64,6 +64,7 @@ class Participant:
         *,
         aggregator_address: str | None = None,
         crash_after_upload: int | None = None,
+        crash_before_upload: int | None = None,
     ) -> None:
         from node import training
         from node.data import load_local_data
@@ -104,6 +105,13 @@ class Participant:
         # input of this round, exactly like a process killed between MaskedInputCollection
         # and Unmasking (no cleanup, no goodbye).
         self.crash_after_upload = crash_after_upload
+        # CKKS path: die after encrypting, before the upload (absent from the sum).
+        self.crash_before_upload = crash_before_upload
+        self.ckks = None
+        if fed.path_kind == "ckks":
+            from node.ckks_rounds import CkksNode
+
+            self.ckks = CkksNode(self)
 
     # -- policy ---------------------------------------------------------------
 
@@ -136,11 +144,19 @@ class Participant:
             raise RoundRefused("round config not signed by the aggregator")
         cfg = wire.parse_round_config(signed.round_config)
         app = fpb.RoundApplication.FromString(cfg.application)
-        last = max((meta.get("round", 0) for _, meta in self.ledger.entries if meta), default=0)
-        if app.round != cfg.round or app.round <= last:
-            raise RoundRefused(f"round {app.round} is not after the last recorded round {last}")
         if cfg.federation != fed.name:
             raise RoundRefused(f"round config for federation {cfg.federation!r}")
+        params = self.check_application(app, cfg.round, bits=cfg.bits, padded_dim=cfg.dimension)
+        return cfg, app, params
+
+    def check_application(
+        self, app: fpb.RoundApplication, round_number: int, *, bits: int,
+        padded_dim: int | None = None,
+    ) -> dp.DdgParams:  # fmt: skip
+        """The checks both paths make on a signed round: order, parameters, policy, budget."""
+        last = max((meta.get("round", 0) for _, meta in self.ledger.entries if meta), default=0)
+        if app.round != round_number or app.round <= last:
+            raise RoundRefused(f"round {app.round} is not after the last recorded round {last}")
         d = app.ddg
         try:
             params = dp.DdgParams(
@@ -151,8 +167,8 @@ class Participant:
             raise RoundRefused(f"DDG parameters refused: {exc}") from None
         if (
             params.dim != self.model_dimension()
-            or cfg.dimension != params.padded_dim
-            or cfg.bits != params.bits
+            or (padded_dim is not None and padded_dim != params.padded_dim)
+            or bits != params.bits
         ):
             raise RoundRefused("round dimensions do not match this node's model")
         if not math.isclose(d.delta, self.config.policy.delta, rel_tol=1e-12):
@@ -171,7 +187,7 @@ class Participant:
             eps,
             self.ledger.epsilon_cap,
         )
-        return cfg, app, params
+        return params
 
     def model_dimension(self) -> int:
         from node import training
@@ -315,12 +331,13 @@ class Participant:
             self._write_timings(state)
 
     def _write_timings(self, state: RoundState) -> None:
+        self._write_timings_for(state.round, state.timings)
+
+    def _write_timings_for(self, round_number: int, timings: dict[str, float]) -> None:
         """Per-round activity seconds next to the ledger (benchmarks read them)."""
         path = self.config.ledger.with_name("timings.jsonl")
         with path.open("a") as fh:
-            fh.write(
-                json.dumps({"round": state.round, "node": self.member.id, **state.timings}) + "\n"
-            )
+            fh.write(json.dumps({"round": round_number, "node": self.member.id, **timings}) + "\n")
 
     def _meta(self, state: RoundState, *, provisional: bool, verified: int | None = None) -> dict:
         client = state.client
@@ -382,6 +399,14 @@ class Participant:
                         res = event.result
                         log.info("round %d result: released=%s contributors=%d accuracy=%.3f",
                                  res.round, res.released, len(res.contributors), res.accuracy)  # fmt: skip
+                        if self.ckks is not None:
+                            self.ckks.on_result(res)
+                        continue
+                    if body == "ckks":
+                        if self.ckks is None:
+                            log.warning("ckks message ignored: this federation uses masking")
+                        else:
+                            await self.ckks.on_event(event)
                         continue
                     try:
                         message = wire.parse_server_message(event.secagg)
@@ -402,6 +427,8 @@ class Participant:
             finally:
                 if self.current is not None:
                     self.current.client.close()
+                if self.ckks is not None:
+                    self.ckks.close()
         eps, _ = self.ledger.epsilon() if self.ledger.records else (0.0, 0)
         log.info(
             "done: %d rounds contributed, epsilon %.4f at delta %g",
@@ -442,11 +469,15 @@ def wire_stages() -> tuple[str, ...]:
 
 
 async def run_node(
-    config: NodeConfig, aggregator_address: str | None = None, crash_after_upload: int | None = None
+    config: NodeConfig,
+    aggregator_address: str | None = None,
+    crash_after_upload: int | None = None,
+    crash_before_upload: int | None = None,
 ) -> int:
     participant = Participant(
-        config, aggregator_address=aggregator_address, crash_after_upload=crash_after_upload
-    )
+        config, aggregator_address=aggregator_address, crash_after_upload=crash_after_upload,
+        crash_before_upload=crash_before_upload,
+    )  # fmt: skip
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -459,12 +490,17 @@ async def run_node(
 
 
 def main_node(
-    config_path: Path, aggregator_address: str | None = None, crash_after_upload: int | None = None
+    config_path: Path,
+    aggregator_address: str | None = None,
+    crash_after_upload: int | None = None,
+    crash_before_upload: int | None = None,
 ) -> int:
     from node.config import load_node_config
 
     config = load_node_config(config_path)
-    return asyncio.run(run_node(config, aggregator_address, crash_after_upload))
+    return asyncio.run(
+        run_node(config, aggregator_address, crash_after_upload, crash_before_upload)
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -475,6 +511,9 @@ def add_parser(subparsers) -> None:
     # Fault injection (tests, `blindsum demo --kill-node-at-round`): not for production.
     p.add_argument(
         "--crash-after-upload", type=int, default=None, metavar="ROUND", help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--crash-before-upload", type=int, default=None, metavar="ROUND", help=argparse.SUPPRESS
     )
     p.set_defaults(func=_cli)
 
@@ -487,7 +526,9 @@ def _cli(args) -> int:
 
     setup_logging(args.log_level)
     try:
-        return main_node(args.config, args.aggregator, args.crash_after_upload)
+        return main_node(
+            args.config, args.aggregator, args.crash_after_upload, args.crash_before_upload
+        )
     except (ConfigError, OSError, ValueError) as exc:
         print(f"blindsum node: error: {exc}", file=sys.stderr)
         return 2

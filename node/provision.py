@@ -61,6 +61,11 @@ class FederationOptions:
     caps: dict[int, float] = field(
         default_factory=dict
     )  # per-node epsilon caps (node index -> cap)
+    path: str = "masking"  # or "ckks"
+    committee: tuple[int, ...] = (
+        0,
+        1,
+    )  # ckks: node indices of the decryption committee (lead first)
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,8 @@ def provision(
 
     fed = root / "federation.toml"
     text = _table("federation", {"name": "blindsum-demo", "rounds": options.rounds, "address": address,
-                                 "ca_certificate": "ca/ca.crt"})  # fmt: skip
+                                 "ca_certificate": "ca/ca.crt",
+                                 "path": options.path if options.path != "masking" else None})  # fmt: skip
     text += _table("aggregator", {"name": AGGREGATOR_NAME, "certificate_fingerprint": certificate_fingerprint(agg.certificate),
                                   "signing_public_key": load_signing_public(agg.signing_public).hex()})  # fmt: skip
     for i, site in enumerate(sites):
@@ -149,6 +155,9 @@ def provision(
     text += _table("secagg", {"graph": options.graph, "corrupt_fraction": options.corrupt_fraction,
                               "dropout_fraction": options.dropout_fraction, "aggregator": "dropout-lying"})  # fmt: skip
     text += _table("deadlines", options.deadlines)
+    if options.path == "ckks":
+        committee = "[" + ", ".join(_toml_value(names[i]) for i in options.committee) + "]"
+        text += f"[ckks]\ncommittee = {committee}\n\n"
     fed.write_text(text)
 
     run_dir = root / "run"
@@ -226,10 +235,13 @@ def start_aggregator(
 
 
 def start_node(
-    fed: ProvisionedFederation, index: int, address: str, *, crash_after_upload: int | None = None
-) -> subprocess.Popen:
+    fed: ProvisionedFederation, index: int, address: str, *, crash_after_upload: int | None = None,
+    crash_before_upload: int | None = None,
+) -> subprocess.Popen:  # fmt: skip
     out = (fed.root / f"site-{index + 1}" / "node.log").open("ab")
     extra = ["--crash-after-upload", str(crash_after_upload)] if crash_after_upload else []
+    if crash_before_upload:
+        extra += ["--crash-before-upload", str(crash_before_upload)]
     return subprocess.Popen(
         _blindsum("node", "--config", str(fed.node_configs[index]), "--aggregator", address, *extra),
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env(),

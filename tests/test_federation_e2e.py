@@ -136,6 +136,10 @@ def test_killed_node_and_over_cap_node(tmp_path):
     assert len(entries) == 1 and entries[0][1]["provisional"] is True
     log6 = (root / "site-6" / "node.log").read_text()
     assert "refused" in log6 and "privacy budget" in log6
+    # The auditor accepts the run: dropouts and refusals are all explained.
+    ledgers = [(i + 1, root / f"site-{i + 1}" / "ledger.jsonl") for i in range(5)]
+    result = audit.run_audit(root / "run", public_key=key, ledgers=ledgers)
+    assert result["valid"], result["problems"]
 
 
 # --- the aggregator against hostile or broken clients --------------------------------

@@ -54,6 +54,21 @@ class AggregationStub:
                 request_serializer=blindsum_dot_v1_dot_federation__pb2.ModelRequest.SerializeToString,
                 response_deserializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.FromString,
                 _registered_method=True)
+        self.UploadCiphertext = channel.stream_unary(
+                '/blindsum.v1.Aggregation/UploadCiphertext',
+                request_serializer=blindsum_dot_v1_dot_federation__pb2.CiphertextUpload.SerializeToString,
+                response_deserializer=blindsum_dot_v1_dot_federation__pb2.Ack.FromString,
+                _registered_method=True)
+        self.GetEncryptedSum = channel.unary_stream(
+                '/blindsum.v1.Aggregation/GetEncryptedSum',
+                request_serializer=blindsum_dot_v1_dot_federation__pb2.ModelRequest.SerializeToString,
+                response_deserializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.FromString,
+                _registered_method=True)
+        self.UploadDecryptedSum = channel.stream_unary(
+                '/blindsum.v1.Aggregation/UploadDecryptedSum',
+                request_serializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.SerializeToString,
+                response_deserializer=blindsum_dot_v1_dot_federation__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class AggregationServicer:
@@ -87,6 +102,27 @@ class AggregationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadCiphertext(self, request_iterator, context):
+        """CKKS path: a participant's chunk ciphertexts and receipt, client-streamed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEncryptedSum(self, request, context):
+        """CKKS path: the round's encrypted sum for a committee member (server-streamed chunks).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadDecryptedSum(self, request_iterator, context):
+        """CKKS path: the lead committee member's decrypted integer sum (uint64 little-endian).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AggregationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +145,21 @@ def add_AggregationServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=blindsum_dot_v1_dot_federation__pb2.ModelRequest.FromString,
                     response_serializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.SerializeToString,
+            ),
+            'UploadCiphertext': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadCiphertext,
+                    request_deserializer=blindsum_dot_v1_dot_federation__pb2.CiphertextUpload.FromString,
+                    response_serializer=blindsum_dot_v1_dot_federation__pb2.Ack.SerializeToString,
+            ),
+            'GetEncryptedSum': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetEncryptedSum,
+                    request_deserializer=blindsum_dot_v1_dot_federation__pb2.ModelRequest.FromString,
+                    response_serializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.SerializeToString,
+            ),
+            'UploadDecryptedSum': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadDecryptedSum,
+                    request_deserializer=blindsum_dot_v1_dot_federation__pb2.VectorChunk.FromString,
+                    response_serializer=blindsum_dot_v1_dot_federation__pb2.Ack.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +270,87 @@ class Aggregation:
             '/blindsum.v1.Aggregation/GetModel',
             blindsum_dot_v1_dot_federation__pb2.ModelRequest.SerializeToString,
             blindsum_dot_v1_dot_federation__pb2.VectorChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadCiphertext(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/blindsum.v1.Aggregation/UploadCiphertext',
+            blindsum_dot_v1_dot_federation__pb2.CiphertextUpload.SerializeToString,
+            blindsum_dot_v1_dot_federation__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEncryptedSum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/blindsum.v1.Aggregation/GetEncryptedSum',
+            blindsum_dot_v1_dot_federation__pb2.ModelRequest.SerializeToString,
+            blindsum_dot_v1_dot_federation__pb2.VectorChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDecryptedSum(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/blindsum.v1.Aggregation/UploadDecryptedSum',
+            blindsum_dot_v1_dot_federation__pb2.VectorChunk.SerializeToString,
+            blindsum_dot_v1_dot_federation__pb2.Ack.FromString,
             options,
             channel_credentials,
             insecure,
