@@ -1021,6 +1021,9 @@ class CiphertextAccumulator:
         self._sizes = [min(params.slots, length - i * params.slots) for i in range(self.n_chunks)]
         self._first_parms = public_context.seal_context().data.first_parms_id()
         self._sum: list[ts.CKKSVector | None] = [None] * self.n_chunks
+        # uploads summed into each chunk: removing the only one resets the chunk
+        # (subtracting it would leave a transparent ciphertext, which SEAL refuses)
+        self._count = [0] * self.n_chunks
         self._journal: dict[int, list[ts.CKKSVector]] = {}
         self._digest: dict[int, bytes] = {}
         self._binding = (federation, bytes(run_id), round)
@@ -1076,6 +1079,7 @@ class CiphertextAccumulator:
             self._sum[index] = ts.ckks_vector_from(self._ctx, bytes(data))  # (copy() is slow)
         else:
             self._sum[index].add_(vec)
+        self._count[index] += 1
         journal.append(vec)
         self.seconds += time.perf_counter() - t0
 
@@ -1084,7 +1088,11 @@ class CiphertextAccumulator:
         journal = self._journal.pop(participant, [])
         self._digest.pop(participant, None)
         for index, vec in enumerate(journal):
-            self._sum[index].sub_(vec)
+            self._count[index] -= 1
+            if self._count[index] == 0:
+                self._sum[index] = None
+            else:
+                self._sum[index].sub_(vec)
 
     def commit(self, participant: int, receipt: UploadReceipt) -> None:
         """Accept a complete upload whose signed receipt matches what arrived.

@@ -338,22 +338,31 @@ class CkksCoordinator:
                     break
                 if not begun:
                     h = msg.header
-                    if (
-                        kind != "header"
-                        or h.round != st.round
-                        or h.session_id != self.run_id
-                        or h.total_bytes > acc.n_chunks * MAX_CHUNK_BYTES
-                    ):
+                    if kind != "header" or h.round != st.round or h.session_id != self.run_id:
                         problem = (grpc.StatusCode.INVALID_ARGUMENT, "bad upload header")
                         break
+                    if h.total_bytes > acc.n_chunks * MAX_CHUNK_BYTES:
+                        problem = (grpc.StatusCode.RESOURCE_EXHAUSTED, "announced upload too large")
+                        break
+                    announced, received = h.total_bytes, 0
                     await loop.run_in_executor(self.executor, acc.begin, peer)
                     begun = True
                 elif kind == "chunk":
                     if len(msg.chunk) > MAX_CHUNK_BYTES:
                         problem = (grpc.StatusCode.RESOURCE_EXHAUSTED, "chunk larger than 1 MiB")
                         break
+                    received += len(msg.chunk)
+                    if received > announced:
+                        problem = (grpc.StatusCode.INVALID_ARGUMENT, "more data than announced")
+                        break
                     await loop.run_in_executor(self.executor, acc.add_chunk, peer, msg.chunk)
                 elif kind == "receipt":
+                    if received != announced:
+                        problem = (
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            f"received {received} of the {announced} bytes announced",
+                        )
+                        break
                     receipt = receipt_from_pb(msg.receipt)
                     # checked here too: a bad receipt must not reach (and retire) the committee
                     ckks.verify_upload_receipts(
