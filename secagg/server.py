@@ -72,7 +72,9 @@ class MaskJob:
     owners: tuple[int, ...]
     subtract: bool
     seed: bytes | None = None
-    agreement: tuple[crypto.AgreementKey, bytes] | None = None  # (rebuilt key, peer public)
+    # (rebuilt mask-key secret of the dropped participant, survivor's public key); plain
+    # bytes so a job can cross into a worker process
+    agreement: tuple[bytes, bytes] | None = None
 
     def __repr__(self) -> str:  # never show the seed
         return f"MaskJob(owners={self.owners}, subtract={self.subtract})"
@@ -149,6 +151,7 @@ class SecAggServer:
         self.misbehaving: dict[int, AbortReason] = {}
         self._advertisements: dict[int, pb.AdvertiseKeys] = {}
         self._advertised_keys: set[bytes] = set()
+        self._share_index: dict[int, dict[int, int]] = {}
         self._share_keys: dict[int, pb.ShareKeys] = {}
         self._signatures: dict[int, pb.ConsistencySignature] = {}
         self._sum: np.ndarray | None = None
@@ -363,10 +366,15 @@ class SecAggServer:
         return out
 
     def _share_for(self, owner: int, holder: int) -> pb.EncryptedShares:
-        # shares are sorted by recipient = the sorted neighbour list of owner
-        shares = self._share_keys[owner].shares
-        index = self.graph.neighbours(owner).index(holder)
-        return shares[index]
+        # shares are sorted by recipient = the sorted neighbour list of owner; the
+        # position map is built once per owner (a list .index per lookup is O(k),
+        # which made routing O(n k^2) on the full graph)
+        index = self._share_index.get(owner)
+        if index is None:
+            index = self._share_index[owner] = {
+                v: i for i, v in enumerate(self.graph.neighbours(owner))
+            }
+        return self._share_keys[owner].shares[index[holder]]
 
     # -- stage 2 ---------------------------------------------------------------
 
@@ -525,7 +533,9 @@ class SecAggServer:
                         # u added +PRG(s_uv) if u < v, else -PRG(s_uv): undo it.
                         peer = self._advertisements[u].mask_public_key
                         jobs.append(
-                            MaskJob((min(u, v), max(u, v)), subtract=u < v, agreement=(key, peer))
+                            MaskJob(
+                                (min(u, v), max(u, v)), subtract=u < v, agreement=(secret, peer)
+                            )
                         )
             self._remove_masks(jobs)
         finally:
@@ -535,42 +545,23 @@ class SecAggServer:
         self.result, self._sum = self._sum, None
         self.stage = ServerStage.DONE
         self._share_keys.clear()
+        self._share_index.clear()
         return {}
 
     def _remove_masks(self, jobs: list[MaskJob]) -> None:
-        """Apply every mask job to the running sum, spread over `workers` partial sums."""
+        """Apply every mask job to the running sum, spread over `workers` partial sums.
+
+        Jobs are grouped so that one dropped participant's pairwise jobs stay together
+        (its rebuilt key is loaded once per group); `_mask_group` is a module-level
+        function, so the map may be a thread pool or a process pool.
+        """
         if not jobs:
             return
-        groups = [jobs[i :: self._workers] for i in range(min(self._workers, len(jobs)))]
-
-        def run(group: list[MaskJob]) -> np.ndarray:
-            acc = np.zeros_like(self._sum)
-            gen = crypto.MaskGenerator()
-            for job in group:
-                seed = job.seed
-                if seed is None:
-                    key, peer = job.agreement
-                    a, b = job.owners
-                    seed = crypto.agree(
-                        key,
-                        peer,
-                        session=self.session_id,
-                        purpose=crypto.PAIR_MASK_PURPOSE,
-                        a=a,
-                        b=b,
-                    )
-                gen.add(
-                    acc,
-                    seed,
-                    session=self.session_id,
-                    owners=job.owners,
-                    vector=self.config.vector_name,
-                    bits=self.bits,
-                    subtract=job.subtract,
-                )
-            return acc
-
-        for partial in self._map(run, groups):
+        jobs = sorted(jobs, key=lambda j: j.agreement[0] if j.agreement else b"")
+        size = -(-len(jobs) // self._workers)
+        common = (self.session_id, self.config.vector_name, self.bits, self._sum.shape[0])
+        groups = [(*common, jobs[i : i + size]) for i in range(0, len(jobs), size)]
+        for partial in self._map(_mask_group, groups):
             np.add(self._sum, partial, out=self._sum)
 
     def _fail(self, reason: AbortReason) -> None:
@@ -579,3 +570,37 @@ class SecAggServer:
         self._sum = None
         self.result = None
         self._share_keys.clear()
+        self._share_index.clear()
+
+
+def _mask_group(task: tuple[bytes, str, int, int, list[MaskJob]]) -> np.ndarray:
+    """The sum of one group of mask jobs, as a partial sum of `length` lanes."""
+    session, vector, bits, length, group = task
+    acc = np.zeros(length, dtype=crypto.mask_dtype(bits))
+    gen = crypto.MaskGenerator()
+    keys: dict[bytes, crypto.AgreementKey] = {}
+    try:
+        for job in group:
+            seed = job.seed
+            if seed is None:
+                secret, peer = job.agreement
+                key = keys.get(secret)
+                if key is None:
+                    key = keys[secret] = crypto.AgreementKey.from_secret(secret)
+                a, b = job.owners
+                seed = crypto.agree(
+                    key, peer, session=session, purpose=crypto.PAIR_MASK_PURPOSE, a=a, b=b
+                )
+            gen.add(
+                acc,
+                seed,
+                session=session,
+                owners=job.owners,
+                vector=vector,
+                bits=bits,
+                subtract=job.subtract,
+            )
+    finally:
+        for key in keys.values():
+            key.erase()
+    return acc

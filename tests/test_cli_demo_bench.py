@@ -98,3 +98,14 @@ def test_bench_secagg_with_participants_in_a_child_process(capsys):
     )  # fmt: skip
     assert report["correct"] is True and report["participants_in_subprocess"] is True
     assert report["dropped"] == 1
+
+
+def test_bench_secagg_with_mask_worker_processes(capsys):
+    """Mask jobs (incl. rebuilt keys of dropped participants) cross into worker processes."""
+    report = run_json(
+        capsys,
+        ["bench", "secagg", "--clients", "10", "--dim", "300", "--dropout", "0.2", "--graph",
+         "full", "--workers", "2", "--worker-processes", "--json"],
+    )  # fmt: skip
+    assert report["correct"] is True and report["worker_processes"] is True
+    assert report["dropped"] == 2
