@@ -196,15 +196,12 @@ class Aggregator(fgrpc.AggregationServicer):
         self.uploaded.add(peer)
         expected = server.dimension * wire.lane_dtype(server.bits).itemsize
 
-        def check(header):
-            if header.round != self.round or header.session_id != server.session_id:
-                raise transport.VectorTransferError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "wrong round or session"
-                )
-
         try:
             vector = await transport.receive_vector(
-                request_iterator, expected_bytes=expected, check_header=check
+                request_iterator,
+                expected_bytes=expected,
+                round=self.round,
+                session_id=server.session_id,
             )
         except transport.VectorTransferError as exc:
             log.warning("participant %d: upload refused: %s", peer, exc.detail)

@@ -408,15 +408,12 @@ class CkksCoordinator:
         if peer != self.lead or st is None or not st.sum_blob or st.decrypted is not None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no decrypted sum expected")
 
-        def check(header):
-            if header.round != st.round or header.session_id != self.run_id:
-                raise transport.VectorTransferError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "wrong round or run"
-                )
-
         try:
             received = await transport.receive_vector(
-                request_iterator, expected_bytes=self.agg.params.padded_dim * 8, check_header=check
+                request_iterator,
+                expected_bytes=self.agg.params.padded_dim * 8,
+                round=st.round,
+                session_id=self.run_id,
             )
         except transport.VectorTransferError as exc:
             await context.abort(exc.code, exc.detail)

@@ -113,11 +113,15 @@ class VectorTransferError(Exception):
 
 
 async def receive_vector(
-    chunks: AsyncIterator[fpb.VectorChunk], *, expected_bytes: int | None, check_header=None
+    chunks: AsyncIterator[fpb.VectorChunk],
+    *,
+    expected_bytes: int | None,
+    round: int | None = None,
+    session_id: bytes | None = None,
 ) -> ReceivedVector:
     """Reassemble a chunked vector, refusing a wrong announced size before buffering.
 
-    check_header(header) may raise VectorTransferError (wrong round, session, ...).
+    round / session_id, when given, must be what the header names.
     """
     header: fpb.VectorHeader | None = None
     buffer = bytearray()
@@ -138,8 +142,12 @@ async def receive_vector(
                     code,
                     f"announced {header.total_bytes} bytes, the round expects {expected_bytes}",
                 )
-            if check_header is not None:
-                check_header(header)
+            if (round is not None and header.round != round) or (
+                session_id is not None and header.session_id != session_id
+            ):
+                raise VectorTransferError(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the upload names another round or session"
+                )
             buffer = bytearray()
         elif chunk.HasField("header"):
             raise VectorTransferError(

@@ -333,3 +333,20 @@ def test_empty_upload_refused():
 
     with pytest.raises(VectorTransferError):
         _receive([], 10)
+
+
+@pytest.mark.parametrize("expect", [{"round": 2}, {"session_id": b"other"}])
+def test_chunked_vector_for_another_round_or_session_refused(expect):
+    import asyncio
+
+    from node.transport import VectorTransferError, chunk_vector, receive_vector
+
+    data = b"\x01" * 1000
+    chunks = list(chunk_vector(data, fpb.VectorHeader(round=1, session_id=b"mine")))
+    ok = asyncio.run(
+        receive_vector(_chunks(chunks), expected_bytes=1000, round=1, session_id=b"mine")
+    )
+    assert ok.data == data
+    with pytest.raises(VectorTransferError) as err:
+        asyncio.run(receive_vector(_chunks(chunks), expected_bytes=1000, **expect))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
