@@ -251,6 +251,36 @@ def test_lagrange_coefficients_and_cache():
     assert (info.hits, info.misses) == (2, 1)
 
 
+def test_coefficients_derived_from_a_common_base_match_direct_ones():
+    # Full-graph shape: each owner's shares are held by everyone but itself, so
+    # the t smallest holders are the first t + 1 minus the owner (t + 1 sets).
+    t, base = 6, (3, 5, 8, 13, 21, 34, 55)
+    sets = [tuple(x for x in base if x != owner)[:t] for owner in base]
+    sets += [base[:t], (3, 5, 8, 13, 21, 55)]
+    derived = shamir._coefficients(list(dict.fromkeys(sets)))
+    assert len(derived) == len(base)
+    for xs, lam in derived.items():
+        assert lam.tolist() == shamir.lagrange_at_zero(xs).tolist()
+    # Too far from any common base: computed directly.
+    far = [(1, 2, 3), (4, 5, 6), (7, 8, 9)]
+    assert all(
+        lam.tolist() == shamir.lagrange_at_zero(xs).tolist()
+        for xs, lam in shamir._coefficients(far).items()
+    )
+
+
+def test_combine_many_full_graph_shape_rebuilds_every_secret():
+    ids = list(range(1, 31))
+    t = 17
+    secrets = [os.urandom(32) for _ in ids]
+    requests = []
+    for owner, secret in zip(ids, secrets, strict=True):
+        holders = [x for x in ids if x != owner]
+        shares = split(secret, t, holders)
+        requests.append({x: shares[x] for x in holders[::-1]})  # order must not matter
+    assert combine_many(requests, t) == secrets
+
+
 def test_speed_at_n500_t250():
     """Speed sanity (printed, not asserted): one participant shares s^SK and b_u."""
     xs = list(range(1, 501))
