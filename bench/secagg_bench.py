@@ -14,13 +14,14 @@ import secrets
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from node.cli_args import float_in, int_in
 from secagg import crypto
 from secagg.graph import ThreatModel
+from secagg.server import mask_worker_pool
 from secagg.simulate import STAGES, RandomInputs, run_simulation
 
 DROP_STAGES = STAGES[1:]
@@ -88,10 +89,7 @@ def run_secagg_bench(
     if workers <= 1:
         pool = None
     elif worker_processes:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        list(pool.map(_warm_worker, range(workers)))  # start-up and imports not timed
+        pool = mask_worker_pool(workers)  # start-up and imports not timed
     else:
         pool = ThreadPoolExecutor(workers)
     try:
@@ -157,10 +155,6 @@ def run_secagg_bench(
     }
 
 
-def _warm_worker(_: int) -> None:
-    import secagg.server  # noqa: F401  (what unpickling a mask job needs)
-
-
 def bench_threat(corrupt_fraction: float, dropout: float) -> ThreatModel:
     """The threat model a benchmark round is sized for: its own dropout rate (at least one)."""
     return ThreatModel(corrupt_fraction=corrupt_fraction, dropout_fraction=max(dropout, 0.01))
@@ -171,10 +165,13 @@ def _choose(ids: list[int], count: int) -> list[int]:
     return [pool.pop(secrets.randbelow(len(pool))) for _ in range(count)]
 
 
-def _masking_rate(dim: int, bits: int, repeats: int = 5) -> float:
-    """Mask-add throughput (keystream bytes consumed per second) at this size, best of `repeats`."""
+def _masking_rate(dim: int, bits: int) -> float:
+    """Mask-add throughput (keystream bytes consumed per second) at this size: the
+    best single call out of enough calls to cover ~64 MB (at least 5), which is
+    what `crypto.measure_keystream_rate` streams per timed run."""
     gen = crypto.MaskGenerator()
     acc = np.zeros(dim, dtype=crypto.mask_dtype(bits))
+    repeats = max(5, min(1000, (64 << 20) // max(1, acc.nbytes)))
     session, seed = crypto.random_bytes(32), crypto.random_bytes(32)
     best = float("inf")
     for i in range(repeats):

@@ -337,15 +337,11 @@ class SecAggClient:
         self._self_seed = bytearray(crypto.random_bytes(32))
         seed_shares = shamir.split(bytes(self._self_seed), params.t, self.neighbours)
         key_shares = shamir.split(self._mask_key.secret_bytes(), params.t, self.neighbours)
+        commit = wire.SessionCommitters(self.session_id)
         out = pb.ShareKeys(
             session_id=self.session_id,
             sender=self.id,
-            self_seed_commitment=crypto.commit(
-                bytes(self._self_seed),
-                purpose=wire.SELF_SEED_PURPOSE,
-                session=self.session_id,
-                owner=self.id,
-            ),
+            self_seed_commitment=commit.self_seed(bytes(self._self_seed), owner=self.id),
         )
         for v in self.neighbours:
             bundle = pb.ShareBundle(
@@ -357,19 +353,11 @@ class SecAggClient:
             )
             enc = out.shares.add(
                 recipient=v,
-                self_seed_share_commitment=crypto.commit(
-                    seed_shares[v],
-                    purpose=wire.SELF_SEED_SHARE_PURPOSE,
-                    session=self.session_id,
-                    owner=self.id,
-                    holder=v,
+                self_seed_share_commitment=commit.self_seed_share(
+                    seed_shares[v], owner=self.id, holder=v
                 ),
-                mask_key_share_commitment=crypto.commit(
-                    key_shares[v],
-                    purpose=wire.MASK_KEY_SHARE_PURPOSE,
-                    session=self.session_id,
-                    owner=self.id,
-                    holder=v,
+                mask_key_share_commitment=commit.mask_key_share(
+                    key_shares[v], owner=self.id, holder=v
                 ),
             )
             enc.ciphertext = crypto.seal(
@@ -397,6 +385,7 @@ class SecAggClient:
         neighbours = set(self.neighbours)
         held_seed: dict[int, bytes] = {}
         held_key: dict[int, bytes] = {}
+        commit = wire.SessionCommitters(self.session_id)
         for routed in req.shares:
             v, enc = routed.sender, routed.shares
             if v == self.id or enc.recipient != self.id:
@@ -433,19 +422,11 @@ class SecAggClient:
                     f"share bundle from {v} names another session or party",
                     v,
                 )
-            good_seed = enc.self_seed_share_commitment == crypto.commit(
-                bundle.self_seed_share,
-                purpose=wire.SELF_SEED_SHARE_PURPOSE,
-                session=self.session_id,
-                owner=v,
-                holder=self.id,
+            good_seed = enc.self_seed_share_commitment == commit.self_seed_share(
+                bundle.self_seed_share, owner=v, holder=self.id
             )
-            good_key = enc.mask_key_share_commitment == crypto.commit(
-                bundle.mask_key_share,
-                purpose=wire.MASK_KEY_SHARE_PURPOSE,
-                session=self.session_id,
-                owner=v,
-                holder=self.id,
+            good_key = enc.mask_key_share_commitment == commit.mask_key_share(
+                bundle.mask_key_share, owner=v, holder=self.id
             )
             if (
                 not (good_seed and good_key)

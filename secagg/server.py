@@ -16,7 +16,9 @@ erased) only when too few usable messages remain.
 from __future__ import annotations
 
 import enum
+import multiprocessing
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,23 +63,26 @@ _EXPECTED = {
 
 @dataclass(frozen=True)
 class MaskJob:
-    """One keystream to remove from the sum, added or subtracted.
+    """Masks of one participant to remove from the sum.
 
-    Either the seed is known (a rebuilt self-mask seed), or it is the pairwise
-    seed of a dropped participant's rebuilt key with a survivor's public key; that
-    X25519 agreement runs in the worker too, since at scale it costs as much as
-    the keystream.
+    A survivor's self mask (its rebuilt seed b_v), or every pairwise mask between
+    a dropped participant (its rebuilt key s_v^SK) and its surviving neighbours:
+    those X25519 agreements run in the worker too, since at scale they cost as
+    much as the keystreams. Plain bytes, so a job can cross into a worker process.
     """
 
-    owners: tuple[int, ...]
-    subtract: bool
-    seed: bytes | None = None
-    # (rebuilt mask-key secret of the dropped participant, survivor's public key); plain
-    # bytes so a job can cross into a worker process
-    agreement: tuple[bytes, bytes] | None = None
+    owner: int
+    self_seed: bytes | None = None
+    mask_key: bytes | None = None
+    survivors: tuple[tuple[int, bytes], ...] = ()  # (id, mask public key)
 
-    def __repr__(self) -> str:  # never show the seed
-        return f"MaskJob(owners={self.owners}, subtract={self.subtract})"
+    @property
+    def cost(self) -> int:
+        """Relative work: one keystream, or per survivor an agreement and a keystream."""
+        return 1 if self.self_seed is not None else 2 * len(self.survivors)
+
+    def __repr__(self) -> str:  # never show a secret
+        return f"MaskJob(owner={self.owner}, survivors={len(self.survivors)})"
 
 
 # A map function (like builtins.map or Executor.map) the driver may pass to run
@@ -151,7 +156,7 @@ class SecAggServer:
         self.misbehaving: dict[int, AbortReason] = {}
         self._advertisements: dict[int, pb.AdvertiseKeys] = {}
         self._advertised_keys: set[bytes] = set()
-        self._share_index: dict[int, dict[int, int]] = {}
+        self._share_index: dict[int, dict[int, pb.EncryptedShares]] = {}
         self._share_keys: dict[int, pb.ShareKeys] = {}
         self._signatures: dict[int, pb.ConsistencySignature] = {}
         self._sum: np.ndarray | None = None
@@ -366,15 +371,15 @@ class SecAggServer:
         return out
 
     def _share_for(self, owner: int, holder: int) -> pb.EncryptedShares:
-        # shares are sorted by recipient = the sorted neighbour list of owner; the
-        # position map is built once per owner (a list .index per lookup is O(k),
-        # which made routing O(n k^2) on the full graph)
-        index = self._share_index.get(owner)
-        if index is None:
-            index = self._share_index[owner] = {
-                v: i for i, v in enumerate(self.graph.neighbours(owner))
-            }
-        return self._share_keys[owner].shares[index[holder]]
+        # An owner's shares are sorted by recipient = its sorted neighbour list (checked
+        # on arrival); the holder -> share map is built once per owner, since routing
+        # and the unmasking checks look up O(n k) shares.
+        by_holder = self._share_index.get(owner)
+        if by_holder is None:
+            by_holder = self._share_index[owner] = dict(
+                zip(self.graph.neighbours(owner), self._share_keys[owner].shares, strict=True)
+            )
+        return by_holder[holder]
 
     # -- stage 2 ---------------------------------------------------------------
 
@@ -450,22 +455,14 @@ class SecAggServer:
             raise MalformedMessage(
                 f"unmasking response of {sender} does not answer the request", culprit=sender
             )
-        for shares, purpose, field in (
-            (msg.self_seed_shares, wire.SELF_SEED_SHARE_PURPOSE, "self_seed_share_commitment"),
-            (msg.mask_key_shares, wire.MASK_KEY_SHARE_PURPOSE, "mask_key_share_commitment"),
+        commit = wire.SessionCommitters(self.session_id)
+        for shares, commit_share, field in (
+            (msg.self_seed_shares, commit.self_seed_share, "self_seed_share_commitment"),
+            (msg.mask_key_shares, commit.mask_key_share, "mask_key_share_commitment"),
         ):
             for s in shares:
                 committed = getattr(self._share_for(s.owner, sender), field)
-                if (
-                    crypto.commit(
-                        s.share,
-                        purpose=purpose,
-                        session=self.session_id,
-                        owner=s.owner,
-                        holder=sender,
-                    )
-                    != committed
-                ):
+                if commit_share(s.share, owner=s.owner, holder=sender) != committed:
                     self.misbehaving[sender] = AbortReason.BAD_SHARE
                     raise ProtocolAbort(
                         AbortReason.BAD_SHARE,
@@ -497,20 +494,15 @@ class SecAggServer:
                 )
         jobs: list[MaskJob] = []
         owners = sorted(seed_shares)
+        commit = wire.SessionCommitters(self.session_id)
         for v, seed in zip(
             owners, shamir.combine_many([seed_shares[v] for v in owners], t), strict=True
         ):
-            committed = self._share_keys[v].self_seed_commitment
-            if (
-                crypto.commit(
-                    seed, purpose=wire.SELF_SEED_PURPOSE, session=self.session_id, owner=v
-                )
-                != committed
-            ):
+            if commit.self_seed(seed, owner=v) != self._share_keys[v].self_seed_commitment:
                 raise ProtocolAbort(
                     AbortReason.REBUILD_MISMATCH, f"rebuilt self seed of {v}", culprit=v
                 )
-            jobs.append(MaskJob((v,), subtract=True, seed=seed))
+            jobs.append(MaskJob(v, self_seed=seed))
         dead = sorted(key_shares)
         rebuilt_keys: list[crypto.AgreementKey] = []
         try:
@@ -528,15 +520,12 @@ class SecAggServer:
                     raise ProtocolAbort(
                         AbortReason.REBUILD_MISMATCH, f"rebuilt mask key of {v}", culprit=v
                     )
-                for u in self.graph.neighbours(v):
-                    if u in u3:
-                        # u added +PRG(s_uv) if u < v, else -PRG(s_uv): undo it.
-                        peer = self._advertisements[u].mask_public_key
-                        jobs.append(
-                            MaskJob(
-                                (min(u, v), max(u, v)), subtract=u < v, agreement=(secret, peer)
-                            )
-                        )
+                survivors = tuple(
+                    (u, self._advertisements[u].mask_public_key)
+                    for u in self.graph.neighbours(v)
+                    if u in u3
+                )
+                jobs.append(MaskJob(v, mask_key=secret, survivors=survivors))
             self._remove_masks(jobs)
         finally:
             for key in rebuilt_keys:
@@ -551,17 +540,20 @@ class SecAggServer:
     def _remove_masks(self, jobs: list[MaskJob]) -> None:
         """Apply every mask job to the running sum, spread over `workers` partial sums.
 
-        Jobs are grouped so that one dropped participant's pairwise jobs stay together
-        (its rebuilt key is loaded once per group); `_mask_group` is a module-level
-        function, so the map may be a thread pool or a process pool.
+        Largest jobs first, each to the group with the least work so far;
+        `_mask_group` is a module-level function, so the map may be a thread pool
+        or a process pool.
         """
         if not jobs:
             return
-        jobs = sorted(jobs, key=lambda j: j.agreement[0] if j.agreement else b"")
-        size = -(-len(jobs) // self._workers)
+        groups: list[list[MaskJob]] = [[] for _ in range(min(self._workers, len(jobs)))]
+        load = [0] * len(groups)
+        for job in sorted(jobs, key=lambda j: j.cost, reverse=True):
+            lightest = load.index(min(load))
+            groups[lightest].append(job)
+            load[lightest] += job.cost
         common = (self.session_id, self.config.vector_name, self.bits, self._sum.shape[0])
-        groups = [(*common, jobs[i : i + size]) for i in range(0, len(jobs), size)]
-        for partial in self._map(_mask_group, groups):
+        for partial in self._map(_mask_group, [(*common, group) for group in groups]):
             np.add(self._sum, partial, out=self._sum)
 
     def _fail(self, reason: AbortReason) -> None:
@@ -578,29 +570,50 @@ def _mask_group(task: tuple[bytes, str, int, int, list[MaskJob]]) -> np.ndarray:
     session, vector, bits, length, group = task
     acc = np.zeros(length, dtype=crypto.mask_dtype(bits))
     gen = crypto.MaskGenerator()
-    keys: dict[bytes, crypto.AgreementKey] = {}
-    try:
-        for job in group:
-            seed = job.seed
-            if seed is None:
-                secret, peer = job.agreement
-                key = keys.get(secret)
-                if key is None:
-                    key = keys[secret] = crypto.AgreementKey.from_secret(secret)
-                a, b = job.owners
-                seed = crypto.agree(
-                    key, peer, session=session, purpose=crypto.PAIR_MASK_PURPOSE, a=a, b=b
-                )
-            gen.add(
-                acc,
-                seed,
+    options = {"session": session, "vector": vector, "bits": bits}
+    gen.add_many(
+        acc, [(j.self_seed, (j.owner,), True) for j in group if j.self_seed is not None], **options
+    )
+    for job in group:
+        if job.mask_key is None:
+            continue
+        key = crypto.AgreementKey.from_secret(job.mask_key)
+        try:
+            seeds = crypto.agree_many(
+                key,
+                job.survivors,
+                own_id=job.owner,
                 session=session,
-                owners=job.owners,
-                vector=vector,
-                bits=bits,
-                subtract=job.subtract,
+                purpose=crypto.PAIR_MASK_PURPOSE,
             )
-    finally:
-        for key in keys.values():
+        finally:
             key.erase()
+        # survivor u added +PRG(s_uv) if u < v, else -PRG(s_uv): undo it
+        gen.add_many(
+            acc,
+            [
+                (seed, (u, job.owner), u < job.owner)
+                for seed, (u, _) in zip(seeds, job.survivors, strict=True)
+            ],
+            **options,
+        )
     return acc
+
+
+def mask_worker_pool(workers: int, *, wait: bool = True) -> ProcessPoolExecutor:
+    """Worker processes for `map_function=pool.map` (mask removal without the GIL).
+
+    Spawned, not forked: a child never inherits the parent's secrets or threads.
+    Start-up (interpreter, numpy, pycryptodome) happens here, before any round;
+    with wait=False it continues in the background.
+    """
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    ready = [pool.submit(_worker_ready) for _ in range(workers)]
+    if wait:
+        for future in ready:
+            future.result()
+    return pool
+
+
+def _worker_ready() -> None:
+    """Nothing: importing this module is what a worker needs to unpickle a mask job."""

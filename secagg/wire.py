@@ -108,10 +108,20 @@ def share_associated_data(shares: pb.EncryptedShares) -> bytes:
     return shares.self_seed_share_commitment + shares.mask_key_share_commitment
 
 
-# Commitment purposes (one per kind of committed secret).
-SELF_SEED_PURPOSE = b"self-seed"
-SELF_SEED_SHARE_PURPOSE = b"self-seed-share"
-MASK_KEY_SHARE_PURPOSE = b"mask-key-share"
+class SessionCommitters:
+    """The commitment functions of one session, one per kind of committed secret.
+
+    self_seed(b_u, owner=u); self_seed_share(share, owner=u, holder=v);
+    mask_key_share(share, owner=u, holder=v). Participants commit with them and
+    the aggregator checks returned shares and rebuilt seeds with them.
+    """
+
+    __slots__ = ("mask_key_share", "self_seed", "self_seed_share")
+
+    def __init__(self, session_id: bytes) -> None:
+        self.self_seed = crypto.Committer(purpose=b"self-seed", session=session_id)
+        self.self_seed_share = crypto.Committer(purpose=b"self-seed-share", session=session_id)
+        self.mask_key_share = crypto.Committer(purpose=b"mask-key-share", session=session_id)
 
 
 # --- vectors ------------------------------------------------------------------

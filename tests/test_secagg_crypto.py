@@ -69,6 +69,33 @@ def test_digest_is_unambiguous():
     assert len(digest()) == 32
 
 
+def test_digest_fast_paths_encode_like_the_general_rule():
+    # _encode inlines bytes and int64 ints; the bytes must equal the tagged rule.
+    parts = [
+        b"",
+        b"abc",
+        bytearray(b"xy"),
+        memoryview(b"mv"),
+        "text",
+        0,
+        -1,
+        (1 << 63) - 1,
+        -(1 << 63),
+        1 << 63,
+        -(1 << 70),
+        np.uint32(7),
+        np.int64(-3),
+        True,
+    ]
+    expected = b"".join(crypto._encode_part(p) for p in parts)
+    assert crypto._encode(*parts) == expected
+    assert digest(*parts) == hashlib.sha256(expected).digest()
+    # known answer: b"B" + length + data, b"i" + 8-byte signed int
+    assert crypto._encode(b"ab", 258) == b"B" + (2).to_bytes(8, "big") + b"ab" + b"i" + (
+        258
+    ).to_bytes(8, "big")
+
+
 def test_digest_rejects_other_types():
     with pytest.raises(TypeError):
         digest(1.0)
@@ -344,6 +371,65 @@ def test_mask_known_answer():
     assert hashlib.sha256(wide.tobytes()).hexdigest() == (
         "1470f5a0b7c17c6204080886cef2723b8474436ac418449b8e454c8b5aedb425"
     )
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 64, 16 << 20])
+@pytest.mark.parametrize("bits", [20, 62])
+def test_mask_is_the_aes_ctr_keystream(monkeypatch, cache_bytes, bits):
+    """Masks (AES-ECB over counter blocks) equal pycryptodome's AES-CTR keystream,
+    whether the counter blocks come from the cache or are built per chunk."""
+    from Crypto.Cipher import AES
+
+    monkeypatch.setattr(crypto, "_COUNTER_CACHE_BYTES", cache_bytes)
+    monkeypatch.setattr(crypto, "_counter_cache", b"")
+    seed, length = os.urandom(32), 1001
+    dtype = mask_dtype(bits)
+    info = crypto._encode(crypto._MASK_LABEL, 1, 4, "v", length, bits, dtype.str)
+    key = crypto.hkdf_sha256(seed, 16, salt=SESSION, info=info)
+    stream = AES.new(key, AES.MODE_CTR, nonce=b"", initial_value=0).encrypt(
+        bytes(length * dtype.itemsize)
+    )
+    expected = np.frombuffer(stream, dtype=dtype.newbyteorder("<")) & ((1 << bits) - 1)
+    for chunk in (64, 1 << 20):
+        mask = MaskGenerator(chunk_bytes=chunk).expand(
+            seed, session=SESSION, owners=(4,), vector="v", length=length, bits=bits
+        )
+        assert mask.tolist() == expected.tolist()
+
+
+def test_mask_add_many_equals_one_by_one():
+    seeds = [os.urandom(32) for _ in range(3)]
+    masks = [(seeds[0], (1,), False), (seeds[1], (1, 2), True), (seeds[2], (3, 1), False)]
+    one, many = np.zeros(300, np.uint32), np.zeros(300, np.uint32)
+    gen = MaskGenerator()
+    for seed, owners, subtract in masks:
+        gen.add(one, seed, session=SESSION, owners=owners, vector="v", bits=32, subtract=subtract)
+    gen.add_many(many, masks, session=SESSION, vector="v", bits=32)
+    assert np.array_equal(one, many) and one.any()
+    assert not np.frombuffer(gen._buf, np.uint8).any()  # scratch wiped after the batch
+    with pytest.raises(ConfigurationError):
+        gen.add_many(many, [(seeds[0], (1, 1), False)], session=SESSION, vector="v", bits=32)
+
+
+def test_agree_many_equals_agree_and_pycryptodome():
+    from Crypto.Protocol import DH
+
+    own = AgreementKey.generate()
+    peers = [(i, AgreementKey.generate().public) for i in (2, 9, 40)]
+    seeds = crypto.agree_many(own, peers, own_id=7, session=SESSION, purpose=b"p")
+    for (peer_id, public), seed in zip(peers, seeds, strict=True):
+        assert seed == agree(own, public, session=SESSION, purpose=b"p", a=7, b=peer_id)
+        raw = DH.key_agreement(
+            static_priv=own._private(),
+            static_pub=DH.import_x25519_public_key(public),
+            kdf=bytes,
+        )
+        info = crypto._encode(crypto._AGREE_LABEL, b"p", min(7, peer_id), max(7, peer_id))
+        assert seed == crypto.hkdf_sha256(raw, 32, salt=SESSION, info=info)
+    with pytest.raises(ConfigurationError):
+        crypto.agree_many(own, [(7, peers[0][1])], own_id=7, session=SESSION, purpose=b"p")
+    with pytest.raises(CryptoError):
+        crypto.agree_many(own, [(3, bytes(32))], own_id=7, session=SESSION, purpose=b"p")
 
 
 @pytest.mark.parametrize("bits", [1, 7, 20, 32, 33, 48, 62])
@@ -676,6 +762,29 @@ def test_commit_binds_every_field():
     assert base not in others and len(others) == 5
     with pytest.raises(ConfigurationError):
         commit(value, purpose=b"b", session=SESSION, owner=-1)
+
+
+def test_committer_equals_commit_and_checks_its_arguments():
+    value = os.urandom(32)
+    committer = crypto.Committer(purpose=b"b", session=SESSION)
+    assert committer(value, owner=3, holder=5) == commit(
+        value, purpose=b"b", session=SESSION, owner=3, holder=5
+    )
+    assert committer(bytearray(value), owner=3) == commit(
+        value, purpose=b"b", session=SESSION, owner=3
+    )
+    # the documented layout: SHA-256 of the tagged encoding of every field
+    assert committer(value, owner=3, holder=5) == digest(
+        crypto._COMMIT_LABEL, b"b", SESSION, 3, 5, value
+    )
+    assert "b" not in repr(committer).replace("Committer", "")  # no session or purpose shown
+    for bad in ({"owner": -1}, {"owner": 1 << 32}, {"owner": 1, "holder": True}):
+        with pytest.raises(ConfigurationError):
+            committer(value, **bad)
+    with pytest.raises(ConfigurationError):
+        committer("not bytes", owner=1)
+    with pytest.raises(ConfigurationError):
+        crypto.Committer(purpose=b"b", session=b"")
 
 
 def test_crypto_speeds_print():
