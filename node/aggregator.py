@@ -38,7 +38,7 @@ from node.pki import load_signing_key
 from node.transcript import TranscriptWriter
 from secagg import wire
 from secagg.errors import ProtocolAbort
-from secagg.server import SecAggServer, ServerStage
+from secagg.server import SecAggServer, ServerStage, mask_worker_pool
 
 log = logging.getLogger("blindsum.aggregator")
 
@@ -91,7 +91,13 @@ class Aggregator(fgrpc.AggregationServicer):
         self.accepting = False
         self.stage_event = asyncio.Event()
         self.uploaded: set[int] = set()
-        self.executor = ThreadPoolExecutor(max(1, config.workers))
+        # Stages run in their own thread (receiving goes on in the event loop); mask
+        # removal fans out to worker processes. One pool for both deadlocked with
+        # workers = 1: the stage thread waited on mask jobs queued behind itself.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="secagg-stage")
+        self.mask_pool = (
+            mask_worker_pool(config.workers, wait=False) if config.workers > 1 else None
+        )
         self.stopping = asyncio.Event()
         self.model_bytes = b""
         self.status: dict = {"state": "starting"}
@@ -363,7 +369,8 @@ class Aggregator(fgrpc.AggregationServicer):
             federation=fed.name, round_number=r, application=application.SerializeToString(),
             threat=fed.secagg.threat, graph=fed.secagg.graph,
             minimum_aggregate=fed.dp.minimum_contributors,
-            map_function=self.executor.map, workers=self.config.workers,
+            map_function=self.mask_pool.map if self.mask_pool else None,
+            workers=self.config.workers,
         )  # fmt: skip
         self.secagg = server
         self.uploaded = set()
@@ -584,6 +591,8 @@ async def serve(config: AggregatorConfig) -> int:
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace=2)
     aggregator.executor.shutdown(wait=False, cancel_futures=True)
+    if aggregator.mask_pool is not None:
+        aggregator.mask_pool.shutdown(wait=False, cancel_futures=True)
     if aggregator.ckks is not None:
         aggregator.ckks.executor.shutdown(wait=False, cancel_futures=True)
     return status

@@ -62,6 +62,8 @@ class FederationOptions:
         default_factory=dict
     )  # per-node epsilon caps (node index -> cap)
     path: str = "masking"  # or "ckks"
+    # aggregator mask-removal workers: > 1 means that many worker processes
+    aggregator_workers: int = 2
     committee: tuple[int, ...] = (
         0,
         1,
@@ -173,7 +175,7 @@ def provision(
                 "signing_key": f"{AGGREGATOR_NAME}.signing.key",
                 "run_directory": "../run",
                 "evaluation_data": "../test.npz",
-                "workers": 2,
+                "workers": options.aggregator_workers,
             },
         )  # fmt: skip
     )

@@ -101,8 +101,11 @@ def test_run_directory_contents(good_run):
 def test_killed_node_and_over_cap_node(tmp_path):
     """6 nodes: site-6's own cap is too small, so it refuses every round (a refusal,
     not a timeout); site-1 dies right after uploading its masked input in round 1.
-    Both rounds complete with the others."""
-    options = FederationOptions(nodes=6, rounds=2, epsilon=1000.0, epsilon_cap=1e6, caps={5: 0.01})
+    Both rounds complete with the others. The aggregator removes masks in its stage
+    thread here (workers = 1; good_run uses worker processes)."""
+    options = FederationOptions(
+        nodes=6, rounds=2, epsilon=1000.0, epsilon_cap=1e6, caps={5: 0.01}, aggregator_workers=1
+    )
     report = run_federation(options, tmp_path / "fed", kill_at_round=1, timeout=180)
     root = Path(report["run_dir"])
     assert report["ok"], (root / "aggregator.log").read_text()[-3000:]
