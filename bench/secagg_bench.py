@@ -53,12 +53,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int_in(1, 256),
         default=os.cpu_count() or 1,
-        help="aggregator threads for mask removal (default: all cores)",
+        help="aggregator mask-removal workers (default: all cores)",
     )
     p.add_argument(
+        "--mask-workers",
+        choices=("processes", "threads"),
+        default="processes",
+        help="run the workers as spawned processes (default; as the node aggregator "
+        "does) or as threads of the aggregator's process",
+    )
+    p.add_argument(  # the flag of earlier recorded commands; processes are now the default
         "--worker-processes",
-        action="store_true",
-        help="aggregator mask workers as processes instead of threads (no GIL contention)",
+        dest="mask_workers",
+        action="store_const",
+        const="processes",
+        help=argparse.SUPPRESS,
     )
     p.add_argument(
         "--participants-process",
@@ -202,7 +211,7 @@ def run_command(args: argparse.Namespace) -> int:
             corrupt_fraction=args.corrupt_fraction,
             workers=args.workers,
             participants_in_subprocess=args.participants_process,
-            worker_processes=args.worker_processes,
+            worker_processes=args.mask_workers == "processes",
         )
         for _ in range(args.repeat)
     ]

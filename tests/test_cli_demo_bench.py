@@ -109,3 +109,9 @@ def test_bench_secagg_with_mask_worker_processes(capsys):
     )  # fmt: skip
     assert report["correct"] is True and report["worker_processes"] is True
     assert report["dropped"] == 2
+    threads = run_json(
+        capsys,
+        ["bench", "secagg", "--clients", "10", "--dim", "300", "--dropout", "0.2", "--graph",
+         "full", "--workers", "2", "--mask-workers", "threads", "--json"],
+    )  # fmt: skip
+    assert threads["correct"] is True and threads["worker_processes"] is False
