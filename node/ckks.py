@@ -875,15 +875,16 @@ def encrypt_update(
     """Serialized CKKS chunk ciphertexts of one DDG-encoded update (uint vector mod 2^b).
 
     Centres to [-2^(b-1), 2^(b-1)), splits into N/2-slot vectors and encrypts each.
-    With workers > 1 (or an executor), contiguous slices go to worker processes
-    (TenSEAL holds the GIL); the chunk order is preserved.
+    With an executor, or workers > 1, contiguous slices (`workers` of them at most)
+    go to worker processes, so TenSEAL, which holds the GIL while it encrypts,
+    does not stall the caller's other threads; the chunk order is preserved.
     """
     ctx, data = _public_context_parts(public_context)
     values = _centre(encoded, bits)
     slots = ctx.seal_context().data.key_context_data().parms().poly_modulus_degree() // 2
     n_chunks = -(-values.size // slots)
     parts = min(n_chunks, max(1, workers))
-    if parts == 1:
+    if parts == 1 and executor is None:
         return _encrypt_chunks(data, values, slots)
     per = -(-n_chunks // parts) * slots
     slices = [values[i : i + per] for i in range(0, values.size, per)]

@@ -748,9 +748,12 @@ class CkksNode:
     def _encrypt(self, encoded: np.ndarray) -> list[bytes]:
         chunks = self.params.chunks(encoded.size)
         if chunks >= POOL_MIN_CHUNKS:
+            # in worker processes even when there is one: TenSEAL holds the GIL, and
+            # the node's event loop (stream, uploads) must keep running meanwhile
             workers = max(1, min(4, (os.cpu_count() or 2) - 1))
             if self.pool is None:  # created once (spawn: safe beside gRPC)
                 self.pool = ckks.encryption_pool(workers)
+                log.info("encrypting %d-chunk updates in %d worker process(es)", chunks, workers)
             return ckks.encrypt_update(
                 encoded, self.params.bits, self.public_context, workers, executor=self.pool
             )

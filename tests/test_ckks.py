@@ -343,6 +343,15 @@ def test_encrypt_update_in_worker_processes_matches_serial(committee) -> None:
     chunks = ckks.encrypt_update(x, BITS, lead.public_context_bytes, workers=2)
     assert len(chunks) == lead.params.chunks(20_000) == 5
     assert np.array_equal(ckks.decrypt_sum(chunks, lead.secret_context(), BITS), x)
+    # one worker process given as an executor is used too (the caller's GIL stays free)
+    pool = ckks.encryption_pool(1)
+    try:
+        one = ckks.encrypt_update(x, BITS, lead.public_context_bytes, 1, executor=pool)
+        used = pool._processes  # spawned on the first submit
+    finally:
+        pool.shutdown()
+    assert used and len(one) == 5
+    assert np.array_equal(ckks.decrypt_sum(one, lead.secret_context(), BITS), x)
     with pytest.raises(ckks.CkksError, match="public context only"):
         ckks.encrypt_update(x, BITS, lead.secret_context())
     del pub

@@ -32,11 +32,13 @@ DEADLINES = {
 @pytest.fixture(scope="module")
 def ckks_run(tmp_path_factory):
     """4 nodes, 3 rounds, committee = site-1 (lead) + site-2, a loose privacy target;
-    site-4 dies after training and encrypting in round 3, before its upload."""
+    site-4 dies after training and encrypting in round 3, before its upload. An mlp
+    of 38,410 parameters (d' = 2^16, 16 chunk ciphertexts) so the nodes encrypt in
+    worker processes."""
     root = tmp_path_factory.mktemp("ckks") / "run"
     options = FederationOptions(
         nodes=4, rounds=3, epsilon=1000.0, epsilon_cap=1e6, path="ckks", committee=(0, 1),
-        deadlines=DEADLINES,
+        deadlines=DEADLINES, model="mlp", hidden=512,
     )  # fmt: skip
     report = run_federation(options, root, kill_at_round=3, timeout=180, baseline=False)
     return root, report
@@ -76,6 +78,7 @@ def test_aggregator_holds_only_public_keys(ckks_run):
     for i in range(4):
         log = (root / f"site-{i + 1}" / "node.log").read_text()
         assert "public context verified (signed by lead 1)" in log
+        assert "encrypting 16-chunk updates in" in log  # the worker-process path
         assert "Traceback" not in log
 
 
