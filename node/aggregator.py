@@ -161,6 +161,9 @@ class Aggregator(fgrpc.AggregationServicer):
         finally:
             self.queues.pop(peer, None)
             log.info("participant %d left", peer)
+            self.stage_event.set()  # whatever waits for this peer re-checks now
+            if self.ckks is not None:
+                self.ckks.event.set()
             if self.ckks is not None:
                 self.ckks.event.set()
 
@@ -532,12 +535,17 @@ class Aggregator(fgrpc.AggregationServicer):
         await self.broadcast({u: fpb.AggregatorEvent(round=r, result=result) for u in self.queues})
 
     async def _collect(self, deadline_seconds: float) -> None:
-        """Accept messages until everyone expected has answered or the deadline passes."""
-        self.stage_event.clear()
+        """Accept messages until everyone expected who is still connected has answered
+        (a participant whose event stream ended will not) or the deadline passes."""
+        deadline = time.monotonic() + deadline_seconds
         self.accepting = True
-        if not self.secagg.expected():
-            return
-        await self._wait(self.stage_event, deadline_seconds)
+        while (
+            self.secagg.expected().intersection(self.queues)
+            and time.monotonic() < deadline
+            and not self.stopping.is_set()
+        ):
+            self.stage_event.clear()
+            await self._wait(self.stage_event, deadline - time.monotonic())
 
     async def _wait(self, event: asyncio.Event, timeout: float) -> None:
         """Until `event` is set, SIGTERM arrives, or `timeout` seconds pass."""

@@ -432,6 +432,18 @@ class CkksCoordinator:
                 "round-aborted", {"round": r, "reason": "not-enough-participants", "stage": "join"}
             )
             return False
+        missing = [m for m in self.committee if m not in participants]
+        if missing:
+            # nobody could decrypt this round's sum: refuse it before anyone trains or
+            # spends privacy on an upload
+            log.error("round %d: committee member(s) %s not connected", r, missing)
+            agg.transcript.append(
+                "round-aborted",
+                {"round": r, "reason": "committee-member-missing", "stage": "join",
+                 "path": "ckks", "missing": missing},
+            )  # fmt: skip
+            await agg._announce(r, released=False, reason="committee-member-missing")
+            return False
         agg.round = r
         rotation_seed, application = agg.prepare_round(r)
         app_bytes = application.SerializeToString()
@@ -481,11 +493,16 @@ class CkksCoordinator:
             lambda: (
                 (committee <= set(st.attestations) and st.decrypted is not None)
                 or bool(st.decrypt_refused)
+                or not committee <= set(agg.queues)  # a member left: no point waiting
             ),
             fed.deadlines["unmasking"],
         )
         stage_seconds["decrypt"] = time.perf_counter() - t0
         keys = {m: fed.roster[m] for m in self.committee}
+        gone = sorted(committee - set(st.attestations) - set(agg.queues))
+        if gone:
+            log.error("round %d: nothing released: committee member(s) %s left", r, gone)
+            return await self._abort(r, "committee-member-missing", "decrypt", contributors)
         try:
             if st.decrypt_refused:
                 raise ckks.CommitteeDisagreement(f"decryption refused: {st.decrypt_refused}")

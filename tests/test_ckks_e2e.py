@@ -18,7 +18,14 @@ from node.ckks_rounds import CkksNode, announcement_to_pb
 from node.config import ConfigError, load_federation
 from node.federation_demo import run_federation
 from node.pki import load_signing_key
-from node.provision import FederationOptions, provision
+from node.provision import (
+    FederationOptions,
+    provision,
+    start_aggregator,
+    start_node,
+    stop_all,
+    wait_for_address,
+)
 from node.transcript import verify_transcript
 
 pytestmark = pytest.mark.timeout(240)
@@ -106,6 +113,42 @@ def test_ledgers_agree_with_the_transcript(ckks_run):
             assert meta["verified_survivors"] == len(body["contributors"])
             assert record.contributors == meta["verified_survivors"] - 1
     assert all(e > report["aggregator_epsilon"] for e in report["epsilon_per_node"].values())
+
+
+def test_lost_committee_member_aborts_without_waiting_or_spending(tmp_path):
+    """Committee member site-2 dies right after its round-1 upload. Round 1 aborts at
+    decryption as soon as it has left (not at the 120-s deadline), nothing released;
+    round 2 is refused before anyone trains, so nobody spends privacy on it."""
+    deadlines = {**DEADLINES, "unmasking": 120.0}
+    options = FederationOptions(
+        nodes=4, rounds=2, epsilon=1000.0, epsilon_cap=1e6, path="ckks", committee=(0, 1),
+        deadlines=deadlines,
+    )  # fmt: skip
+    fed = provision(tmp_path / "fed", options)
+    aggregator = start_aggregator(fed)
+    nodes = []
+    try:
+        address = wait_for_address(fed, aggregator)
+        nodes = [
+            start_node(fed, i, address, crash_after_upload=1 if i == 1 else None) for i in range(4)
+        ]
+        returncode = aggregator.wait(timeout=90)  # well under the decryption deadline
+    finally:
+        stop_all([aggregator, *nodes])
+    assert returncode == 1  # no round released
+    key = bytes.fromhex((fed.run_dir / "aggregator.signing.pub").read_text().strip())
+    records = verify_transcript(fed.run_dir / "transcript.jsonl", key)
+    assert not [r for r in records if r["kind"] == "round"]
+    aborted = [r["body"] for r in records if r["kind"] == "round-aborted"]
+    assert [(a["round"], a["stage"], a["reason"]) for a in aborted] == [
+        (1, "decrypt", "committee-member-missing"),
+        (2, "join", "committee-member-missing"),
+    ]
+    assert aborted[1]["missing"] == [2]
+    assert "committee member(s) [2] left" in (fed.root / "aggregator.log").read_text()
+    for i in (0, 2, 3):  # charged fail-closed for round 1 only
+        entries = dp.PrivacyLedger(fed.ledger(i), delta=1e-5, epsilon_cap=1e9).entries
+        assert [(m["round"], m["provisional"]) for _, m in entries] == [(1, True)]
 
 
 # --- refusal of a public context not signed by the lead (function level) -------------
