@@ -96,7 +96,9 @@ class Aggregator(fgrpc.AggregationServicer):
         # workers = 1: the stage thread waited on mask jobs queued behind itself.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="secagg-stage")
         self.mask_pool = (
-            mask_worker_pool(config.workers, wait=False) if config.workers > 1 else None
+            mask_worker_pool(config.workers, wait=False)
+            if config.workers > 1 and federation.path_kind == "masking"
+            else None
         )
         self.stopping = asyncio.Event()
         self.model_bytes = b""
@@ -162,8 +164,6 @@ class Aggregator(fgrpc.AggregationServicer):
             self.queues.pop(peer, None)
             log.info("participant %d left", peer)
             self.stage_event.set()  # whatever waits for this peer re-checks now
-            if self.ckks is not None:
-                self.ckks.event.set()
             if self.ckks is not None:
                 self.ckks.event.set()
 
@@ -259,8 +259,8 @@ class Aggregator(fgrpc.AggregationServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if peer in self.secagg.refused:
             log.info("participant %d refused the round: %s", peer, self.secagg.refused[peer])
-        if not self.secagg.expected():
-            self.stage_event.set()
+        if not self.secagg.expected().intersection(self.queues):
+            self.stage_event.set()  # nobody still connected owes us a message
 
     # -- the rounds ------------------------------------------------------------
 

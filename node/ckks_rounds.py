@@ -489,17 +489,22 @@ class CkksCoordinator:
             )  # fmt: skip
             await agg.broadcast({m: _event(round=r, decrypt=request)})
         committee = set(self.committee)
+
+        def unfinished() -> set[int]:  # members whose part is still to come
+            waiting = committee - set(st.attestations)
+            return waiting | {self.lead} if st.decrypted is None else waiting
+
         await self._until(
             lambda: (
-                (committee <= set(st.attestations) and st.decrypted is not None)
+                not unfinished()
                 or bool(st.decrypt_refused)
-                or not committee <= set(agg.queues)  # a member left: no point waiting
+                or not unfinished() <= set(agg.queues)  # one of them left: it will not come
             ),
             fed.deadlines["unmasking"],
         )
         stage_seconds["decrypt"] = time.perf_counter() - t0
         keys = {m: fed.roster[m] for m in self.committee}
-        gone = sorted(committee - set(st.attestations) - set(agg.queues))
+        gone = sorted(unfinished() - set(agg.queues))
         if gone:
             log.error("round %d: nothing released: committee member(s) %s left", r, gone)
             return await self._abort(r, "committee-member-missing", "decrypt", contributors)

@@ -343,7 +343,7 @@ def agree_many(
     if not purpose:
         raise ConfigurationError("purpose must be non-empty bytes")
     _check_id("own_id", own_id)
-    scalar = own._private().d
+    private = own._private()
     out = []
     for peer_id, peer_public in peers:
         _check_id("b", peer_id)
@@ -351,16 +351,22 @@ def agree_many(
             raise ConfigurationError("agree: a and b must be different participants")
         peer = _import_x25519_public(peer_public)
         info = _encode(_AGREE_LABEL, purpose, min(own_id, peer_id), max(own_id, peer_id))
-        point = peer.pointQ * scalar
-        if point.is_point_at_infinity():
-            raise CryptoError("X25519 shared secret is all zero (low-order public key)")
-        shared = bytearray(point.x.to_bytes(_X25519_BYTES, "little"))
+
+        def kdf(shared: bytes | bytearray, info: bytes = info) -> bytes:
+            try:
+                if not any(shared):
+                    raise CryptoError("X25519 shared secret is all zero (low-order public key)")
+                return hkdf_sha256(shared, 32, salt=session, info=info)
+            finally:
+                if isinstance(shared, bytearray):
+                    shared[:] = bytes(len(shared))
+
         try:
-            if not any(shared):
-                raise CryptoError("X25519 shared secret is all zero (low-order public key)")
-            out.append(hkdf_sha256(shared, 32, salt=session, info=info))
-        finally:
-            shared[:] = bytes(len(shared))
+            out.append(DH.key_agreement(static_priv=private, static_pub=peer, kdf=kdf))
+        except CryptoError:
+            raise
+        except (ValueError, TypeError):
+            raise CryptoError("X25519 key agreement failed (invalid public key)") from None
     return out
 
 
@@ -585,9 +591,9 @@ class MaskGenerator:
                     n = min(per_chunk, length - start)
                     nbytes = -(-n * itemsize // 16) * 16  # whole blocks; the tail is unused
                     counters = _counter_blocks(start * itemsize // 16, nbytes)
+                    used = max(used, nbytes)  # before the keystream lands: always wiped
                     encrypt(counters, output=buf_mv[:nbytes])
                     src = view if n == per_chunk else view[:n]
-                    used = max(used, nbytes)
                     segment = acc[start : start + n]
                     op(segment, src, out=segment)
         finally:
@@ -639,12 +645,14 @@ def _counter_blocks(first: int, nbytes: int) -> bytes | memoryview:
     """Counter blocks first, first + 1, ... covering nbytes (a multiple of 16)."""
     global _counter_cache
     end = first * 16 + nbytes
-    if end > len(_counter_cache) and end <= _COUNTER_CACHE_BYTES:
-        # grow geometrically; a concurrent reader keeps its view of the old bytes
-        size = min(_COUNTER_CACHE_BYTES, max(end, 2 * len(_counter_cache)))
-        _counter_cache = _make_counter_blocks(0, size // 16)
-    if end <= len(_counter_cache):
-        return memoryview(_counter_cache)[first * 16 : end]
+    cache = _counter_cache  # read once: another thread may publish a new cache meanwhile
+    if len(cache) < end <= _COUNTER_CACHE_BYTES:
+        size = min(_COUNTER_CACHE_BYTES, max(end, 2 * len(cache)))  # grow geometrically
+        cache = _make_counter_blocks(0, size // 16)
+        if len(cache) > len(_counter_cache):
+            _counter_cache = cache
+    if end <= len(cache):
+        return memoryview(cache)[first * 16 : end]
     return _make_counter_blocks(first, nbytes // 16)
 
 

@@ -61,6 +61,7 @@ class AbortReason(enum.Enum):
     REBUILD_MISMATCH = "rebuild-mismatch"  # rebuilt s^SK / b does not match what was committed
     NOT_ENOUGH_PARTICIPANTS = "not-enough-participants"  # fewer than t usable messages
     SHUTDOWN = "shutdown"  # the party is stopping (deadline, SIGTERM): nothing is released
+    INTERNAL_ERROR = "internal-error"  # the party itself failed (e.g. a worker process died)
 
 
 class ProtocolAbort(SecAggError):

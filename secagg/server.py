@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -251,6 +252,9 @@ class SecAggServer:
         except ProtocolAbort as exc:
             self._fail(exc.reason)
             raise
+        except Exception as exc:  # e.g. a mask worker process died: fail closed
+            self._fail(AbortReason.INTERNAL_ERROR)
+            raise ProtocolAbort(AbortReason.INTERNAL_ERROR, type(exc).__name__) from exc
 
     def close(self) -> None:
         """Give up the session (shutdown): nothing will be released; state erased."""
@@ -607,12 +611,21 @@ def mask_worker_pool(workers: int, *, wait: bool = True) -> ProcessPoolExecutor:
     Start-up (interpreter, numpy, pycryptodome) happens here, before any round;
     with wait=False it continues in the background.
     """
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+    )
     ready = [pool.submit(_worker_ready) for _ in range(workers)]
     if wait:
         for future in ready:
             future.result()
     return pool
+
+
+def _worker_start() -> None:
+    # Ctrl-C reaches the whole process group: the driver decides how to stop (it
+    # shuts the pool down); a worker killed mid-job would break the pool instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _worker_ready() -> None:

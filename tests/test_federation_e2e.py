@@ -353,3 +353,48 @@ def test_chunked_vector_for_another_round_or_session_refused(expect):
     with pytest.raises(VectorTransferError) as err:
         asyncio.run(receive_vector(_chunks(chunks), expected_bytes=1000, **expect))
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_stage_stops_waiting_for_participants_that_left():
+    """_collect closes the stage once everyone still connected has answered: one
+    participant leaving (before or during the stage) does not cost the deadline."""
+    import asyncio
+    import time
+
+    from node.aggregator import Aggregator
+
+    class ExpectingServer:
+        def __init__(self, ids):
+            self.waiting, self.refused = set(ids), {}
+
+        def expected(self):
+            return frozenset(self.waiting)
+
+        def receive(self, peer, data):
+            self.waiting.discard(peer)
+
+    async def stage(leaves_before: bool) -> float:
+        agg = Aggregator.__new__(Aggregator)  # only the collection machinery
+        agg.stage_event, agg.stopping, agg.accepting = asyncio.Event(), asyncio.Event(), False
+        agg.secagg = ExpectingServer({1, 2, 3})
+        agg.queues = {1: None, 2: None, 3: None}
+        if leaves_before:
+            del agg.queues[3]
+
+        async def traffic():
+            await asyncio.sleep(0.05)
+            if not leaves_before:
+                del agg.queues[3]  # what the Join stream's cleanup does
+                agg.stage_event.set()
+            for peer in (1, 2):
+                await asyncio.sleep(0.05)
+                await agg._deliver(peer, b"", None)
+
+        task = asyncio.create_task(traffic())
+        start = time.monotonic()
+        await agg._collect(30.0)
+        await task
+        return time.monotonic() - start
+
+    for leaves_before in (True, False):
+        assert asyncio.run(stage(leaves_before)) < 10.0  # the deadline is 30 s

@@ -56,6 +56,46 @@ def test_exact_sum_mod_2_to_the_bits(bits, graph):
     assert_safe(result)
 
 
+def test_mask_workers_failing_abort_the_round_and_release_nothing():
+    """A mask worker that dies (here: the map raises as a broken process pool does)
+    aborts the round with INTERNAL_ERROR: the partly unmasked sum is dropped and
+    participants are told, instead of the exception escaping with state held."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    def broken_map(fn, tasks):
+        raise BrokenProcessPool("a worker died")
+
+    inputs = random_inputs(8, 64, 16)
+    result = run_simulation(
+        inputs, bits=16, graph="full", dropouts={3: "masked-input"}, map_function=broken_map
+    )
+    assert result.server_abort is not None
+    assert result.server_abort.reason is AbortReason.INTERNAL_ERROR
+    assert "BrokenProcessPool" in str(result.server_abort)
+    assert result.server.stage is ServerStage.ABORTED
+    assert result.server._sum is None and not result.server._share_keys
+    assert_aborted(result)
+
+
+def test_mask_worker_processes_survive_ctrl_c():
+    """Ctrl-C signals the whole process group; the workers leave stopping to the
+    driver (a worker killed by SIGINT would break the pool mid-round)."""
+    import os
+    import signal
+    import time
+
+    from secagg.server import mask_worker_pool
+
+    pool = mask_worker_pool(1)
+    try:
+        pid = pool.submit(os.getpid).result(timeout=60)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert pool.submit(os.getpid).result(timeout=60) == pid
+    finally:
+        pool.shutdown()
+
+
 def test_extreme_values_wrap_correctly():
     bits = 40
     top = (1 << bits) - 1
