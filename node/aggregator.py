@@ -37,7 +37,7 @@ from node.config import AggregatorConfig, Federation
 from node.pki import load_signing_key
 from node.transcript import TranscriptWriter
 from secagg import wire
-from secagg.errors import ProtocolAbort
+from secagg.errors import AbortReason, ProtocolAbort
 from secagg.server import SecAggServer, ServerStage, mask_worker_pool
 
 log = logging.getLogger("blindsum.aggregator")
@@ -409,7 +409,14 @@ class Aggregator(fgrpc.AggregationServicer):
                     self.executor, server.advance
                 )
             except ProtocolAbort as exc:
-                log.error("round %d aborted at %s: %s", r, stage, exc)
+                internal = exc.reason is AbortReason.INTERNAL_ERROR
+                # an internal failure's traceback (code and exception, never locals) is
+                # what the operator needs
+                log.error("round %d aborted at %s: %s", r, stage, exc, exc_info=internal)
+                if internal and self.mask_pool is not None:
+                    # a dead worker breaks the pool for good: start a fresh one
+                    self.mask_pool.shutdown(wait=False, cancel_futures=True)
+                    self.mask_pool = mask_worker_pool(self.config.workers, wait=False)
                 abort = server.abort_message()
                 await self.broadcast(
                     {u: fpb.AggregatorEvent(round=r, secagg=abort) for u in participants}

@@ -4,6 +4,7 @@ itself when its run ends)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
@@ -24,6 +25,7 @@ from node.provision import (
     FederationOptions,
     provision,
     start_aggregator,
+    start_node,
     stop_all,
     wait_for_address,
 )
@@ -398,3 +400,63 @@ def test_stage_stops_waiting_for_participants_that_left():
 
     for leaves_before in (True, False):
         assert asyncio.run(stage(leaves_before)) < 10.0  # the deadline is 30 s
+
+
+def _mask_workers_of(pid: int) -> list[int]:
+    """Pids of the spawned mask worker processes of process `pid` (Linux /proc)."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline:
+            out.append(int(child))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_dead_mask_workers_abort_one_round_then_the_pool_is_replaced(tmp_path):
+    """The aggregator's mask worker processes are killed after round 1: the next
+    round to unmask aborts as internal-error (nothing released, transcript says so)
+    and the one after it completes on a fresh pool."""
+    import os
+    import time
+
+    options = FederationOptions(nodes=4, rounds=3, epsilon=1000.0, epsilon_cap=1e6)
+    fed = provision(tmp_path / "fed", options)
+    aggregator = start_aggregator(fed)
+    nodes = []
+    try:
+        address = wait_for_address(fed, aggregator)
+        nodes = [start_node(fed, i, address) for i in range(4)]
+        deadline = time.monotonic() + 120
+        status = {}
+
+        def round_1_released() -> bool:
+            r = status.get("round", 0)
+            return r >= 2 or (r == 1 and status.get("stage") == "done")
+
+        while not round_1_released() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                status = json.loads((fed.run_dir / "status.json").read_text())
+        workers = _mask_workers_of(aggregator.pid)
+        assert len(workers) == 2  # [server] workers = 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        returncode = aggregator.wait(timeout=150)
+    finally:
+        stop_all([aggregator, *nodes])
+    assert returncode == 0
+    key = bytes.fromhex((fed.run_dir / "aggregator.signing.pub").read_text().strip())
+    records = verify_transcript(fed.run_dir / "transcript.jsonl", key)
+    outcome = [
+        (r["body"]["round"], r["kind"], r["body"].get("reason"))
+        for r in records
+        if r["kind"] in ("round", "round-aborted")
+    ]
+    assert outcome == [
+        (1, "round", None),
+        (2, "round-aborted", "internal-error"),
+        (3, "round", None),
+    ]
+    log = (fed.root / "aggregator.log").read_text()
+    assert "BrokenProcessPool" in log  # the operator sees what failed
