@@ -217,17 +217,50 @@ def run_command(args: argparse.Namespace) -> int:
     ]
     report = dict(runs[-1])
     if args.repeat > 1:
-        for key in ("aggregator_seconds", "participant_seconds_mean", "round_seconds"):
+        for key in (
+            "aggregator_seconds",
+            "participant_seconds_mean",
+            "participant_seconds_max",
+            "round_seconds",
+        ):
             values = [r[key] for r in runs]
             report[key] = statistics.median(values)
             report[f"{key}_min"], report[f"{key}_max"] = min(values), max(values)
         report["correct"] = all(r["correct"] for r in runs)
         report["repeat"] = args.repeat
+        # per stage too, the median over the repeats (these need not add up to the
+        # median total); every repeat's own figures are in "runs"
+        report["aggregator_stage_seconds"] = {
+            stage: statistics.median(r["aggregator_stage_seconds"].get(stage, 0.0) for r in runs)
+            for stage in STAGES
+            if any(stage in r["aggregator_stage_seconds"] for r in runs)
+        }
+        report["participant_stage_seconds"] = {
+            stage: {
+                stat: statistics.median(
+                    r["participant_stage_seconds"].get(stage, {}).get(stat, 0.0) for r in runs
+                )
+                for stat in ("mean", "max")
+            }
+            for stage in STAGES
+            if any(stage in r["participant_stage_seconds"] for r in runs)
+        }
+        report["runs"] = [{key: r[key] for key in _PER_RUN_KEYS} for r in runs]
     if args.json:
         print(json.dumps(report))
     else:
         _print_report(report)
     return 0 if report["correct"] else 1
+
+
+_PER_RUN_KEYS = (
+    "correct",
+    "aggregator_seconds",
+    "aggregator_stage_seconds",
+    "participant_seconds_mean",
+    "round_seconds",
+    "peak_rss_bytes",
+)
 
 
 def _print_report(r: dict) -> None:
@@ -258,6 +291,11 @@ def _print_report(r: dict) -> None:
         f"{r['participant_seconds_max'] * 1e3:.2f}",
         f"{r['aggregator_seconds'] * 1e3:.2f}",
     )
+    if r.get("repeat"):
+        table.caption = (
+            f"every figure: the median of {r['repeat']} repeats; aggregator total "
+            f"[{r['aggregator_seconds_min'] * 1e3:.2f}–{r['aggregator_seconds_max'] * 1e3:.2f}] ms"
+        )
     console.print(table)
     console.print(
         f"round {r['round_seconds']:.3f} s (participants serial) | up {r['bytes_up_per_participant'] / 1e3:.1f} kB"

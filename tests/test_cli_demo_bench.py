@@ -42,6 +42,13 @@ def test_bench_secagg_full_graph_and_repeat(capsys):
     )  # fmt: skip
     assert report["correct"] and report["graph"] == "full" and report["k"] == 7
     assert report["repeat"] == 2
+    runs = report["runs"]
+    assert len(runs) == 2 and all(r["correct"] for r in runs)
+    for stage, seconds in report["aggregator_stage_seconds"].items():  # medians per stage
+        each = sorted(r["aggregator_stage_seconds"][stage] for r in runs)
+        assert seconds == pytest.approx((each[0] + each[1]) / 2)
+    totals = sorted(r["aggregator_seconds"] for r in runs)
+    assert report["aggregator_seconds"] == pytest.approx((totals[0] + totals[1]) / 2)
     assert report["round_seconds_min"] <= report["round_seconds"] <= report["round_seconds_max"]
 
 
