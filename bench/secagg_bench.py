@@ -14,6 +14,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -75,6 +76,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run the participants in a child process, so peak RSS is the aggregator's alone",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no per-stage progress bar on stderr (shown only when stderr is a terminal)",
+    )
     p.set_defaults(func=run_command)
 
 
@@ -90,6 +96,7 @@ def run_secagg_bench(
     workers: int = 1,
     participants_in_subprocess: bool = False,
     worker_processes: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """One round; returns the measurements as a JSON-ready dict."""
     inputs = RandomInputs(clients, dim, bits)
@@ -112,6 +119,7 @@ def run_secagg_bench(
             map_function=pool.map if pool else None,
             workers=workers,
             participants_in_subprocess=participants_in_subprocess,
+            progress=progress,
         )
         round_seconds = time.perf_counter() - t0
     finally:
@@ -200,21 +208,25 @@ def run_command(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"blindsum bench secagg: error: {exc}", file=sys.stderr)
         return 2
-    runs = [
-        run_secagg_bench(
-            clients=args.clients,
-            dim=args.dim,
-            bits=args.bits,
-            dropout=args.dropout,
-            drop_stage=args.drop_stage,
-            graph=args.graph,
-            corrupt_fraction=args.corrupt_fraction,
-            workers=args.workers,
-            participants_in_subprocess=args.participants_process,
-            worker_processes=args.mask_workers == "processes",
-        )
-        for _ in range(args.repeat)
-    ]
+    with _StageProgress(not args.no_progress and sys.stderr.isatty()) as progress:
+        runs = []
+        for i in range(args.repeat):
+            progress.round = f"round {i + 1}/{args.repeat}" if args.repeat > 1 else ""
+            runs.append(
+                run_secagg_bench(
+                    clients=args.clients,
+                    dim=args.dim,
+                    bits=args.bits,
+                    dropout=args.dropout,
+                    drop_stage=args.drop_stage,
+                    graph=args.graph,
+                    corrupt_fraction=args.corrupt_fraction,
+                    workers=args.workers,
+                    participants_in_subprocess=args.participants_process,
+                    worker_processes=args.mask_workers == "processes",
+                    progress=progress.update if progress.enabled else None,
+                )
+            )
     report = dict(runs[-1])
     if args.repeat > 1:
         for key in (
@@ -251,6 +263,45 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         _print_report(report)
     return 0 if report["correct"] else 1
+
+
+class _StageProgress:
+    """One rich progress bar on stderr per stage (participants served so far)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.round = enabled, ""
+        self._bar = self._task = None
+
+    def __enter__(self) -> _StageProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("", total=1)
+        return self
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        label = f"{self.round} {stage}".strip()
+        self._bar.update(self._task, description=label, completed=done, total=max(1, total))
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 _PER_RUN_KEYS = (

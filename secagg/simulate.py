@@ -107,10 +107,13 @@ def run_simulation(
     federation: tuple[crypto.SigningKey, dict[int, crypto.SigningKey], dict[int, bytes]]
     | None = None,
     participants_in_subprocess: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> SimulationResult:
     """Run one session. participants_in_subprocess puts every participant in a child
     process (messages cross a pipe as bytes), so this process's memory is the
-    aggregator's alone; `clients` is then empty in the result."""
+    aggregator's alone; `clients` is then empty in the result. progress(stage,
+    done, total) reports how many of the participants a stage's messages go to
+    were handled so far (from 0 to total)."""
     ids = sorted(inputs)
     threat = threat or ThreatModel()
     policy = policy or ParticipantPolicy(minimum_aggregate=minimum_aggregate, threat=threat)
@@ -161,7 +164,9 @@ def run_simulation(
 
     def deliver(stage_index: int, outgoing: dict[int, list[bytes]]) -> None:
         stage = STAGES[stage_index]
-        for u, messages in outgoing.items():
+        for done, (u, messages) in enumerate(outgoing.items()):
+            if progress is not None:
+                progress(stage, done, len(outgoing))
             if u not in pool.ids or u in client_aborts:
                 continue
             if u in dropouts and STAGES.index(dropouts[u]) < stage_index:
@@ -187,6 +192,8 @@ def run_simulation(
                 a_seconds[stage] += time.perf_counter() - t0
                 if u in client_aborts:
                     break
+        if progress is not None:
+            progress(stage, len(outgoing), len(outgoing))
 
     t0 = time.perf_counter()
     start = server.start()

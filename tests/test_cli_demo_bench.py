@@ -52,6 +52,22 @@ def test_bench_secagg_full_graph_and_repeat(capsys):
     assert report["round_seconds_min"] <= report["round_seconds"] <= report["round_seconds_max"]
 
 
+def test_bench_secagg_progress_bar(capsys):
+    from bench.secagg_bench import _StageProgress
+
+    with _StageProgress(True) as progress:  # what a terminal gets, on stderr
+        progress.round = "round 1/2"
+        for done in range(4):
+            progress.update("share-keys", done, 3)
+    assert capsys.readouterr().out == ""  # stdout stays clean for --json
+    with _StageProgress(False) as progress:
+        assert not progress.enabled
+    report = run_json(
+        capsys, ["bench", "secagg", "--clients", "5", "--dim", "8", "--no-progress", "--json"]
+    )
+    assert report["correct"]
+
+
 def test_bench_secagg_human_output(capsys):
     assert main(["bench", "secagg", "--clients", "6", "--dim", "32"]) == 0
     out = capsys.readouterr().out

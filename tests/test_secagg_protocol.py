@@ -96,6 +96,24 @@ def test_mask_worker_processes_survive_ctrl_c():
         pool.shutdown()
 
 
+def test_simulation_reports_progress_per_stage():
+    calls = []
+    inputs = random_inputs(6, 8, 16)
+    result = run_simulation(
+        inputs, bits=16, dropouts={2: "masked-input"}, progress=lambda *a: calls.append(a)
+    )
+    assert result.correct
+    assert list(dict.fromkeys(stage for stage, _, _ in calls)) == list(STAGES)
+    for stage in STAGES:
+        counts = [(done, total) for s, done, total in calls if s == stage]
+        total = counts[0][1]
+        assert [done for done, _ in counts] == list(range(total + 1))
+        assert {t for _, t in counts} == {total}
+    # 6 participants are asked to advertise; 5 survivors reach unmasking
+    assert [c for c in calls if c[0] == "advertise-keys"][-1][2] == 6
+    assert [c for c in calls if c[0] == "unmasking"][-1][2] == 5
+
+
 def test_extreme_values_wrap_correctly():
     bits = 40
     top = (1 << bits) - 1
