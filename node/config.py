@@ -9,6 +9,7 @@ resolved against the directory of the file that names them.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -374,6 +375,11 @@ class AggregatorConfig:
     workers: int
 
 
+# Mask-removal worker processes when [server] workers is not set: every core, but
+# at most 8 (each worker is a Python process with numpy loaded, ~40 MB).
+DEFAULT_AGGREGATOR_WORKERS = max(1, min(8, os.cpu_count() or 1))
+
+
 def load_aggregator_config(path: str | Path) -> AggregatorConfig:
     path = Path(path)
     doc = _load_toml(path)
@@ -391,7 +397,7 @@ def load_aggregator_config(path: str | Path) -> AggregatorConfig:
         signing_key=s.path("signing_key", path.parent),
         run_directory=s.path("run_directory", path.parent),
         evaluation_data=s.path("evaluation_data", path.parent, optional=True),
-        workers=s.integer("workers", 1, 256, 2),
+        workers=s.integer("workers", 1, 256, DEFAULT_AGGREGATOR_WORKERS),
     )
     s.done()
     return cfg

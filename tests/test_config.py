@@ -7,7 +7,14 @@ import re
 import pytest
 
 from node.cli import main
-from node.config import ConfigError, load_federation, load_node_config, load_policy
+from node.config import (
+    DEFAULT_AGGREGATOR_WORKERS,
+    ConfigError,
+    load_aggregator_config,
+    load_federation,
+    load_node_config,
+    load_policy,
+)
 from node.provision import FederationOptions, provision
 
 
@@ -23,6 +30,23 @@ def test_provisioned_configs_load(fed):
     node = load_node_config(fed.node_configs[0])
     assert node.name == "site-1" and node.policy.assumed_colluders == 1
     assert node.data.exists() and node.certificate.exists()
+
+
+def test_aggregator_config_workers(fed, tmp_path):
+    assert load_aggregator_config(fed.aggregator_config).workers == 2  # as provisioned
+    text = fed.aggregator_config.read_text()
+    for line, expected in (("workers = 1", 1), ("", DEFAULT_AGGREGATOR_WORKERS)):
+        edited = fed.aggregator_config.parent / f"agg-{expected}-{bool(line)}.toml"
+        edited.write_text(re.sub(r"^workers = 2$", line, text, flags=re.M))
+        assert load_aggregator_config(edited).workers == expected
+    assert 1 <= DEFAULT_AGGREGATOR_WORKERS <= 8
+    for bad in ("workers = 0", "workers = 300", 'workers = "all"'):
+        edited = fed.aggregator_config.parent / "agg-bad.toml"
+        edited.write_text(re.sub(r"^workers = 2$", bad, text, flags=re.M))
+        with pytest.raises(
+            ConfigError, match=r"\[server\] workers = .*: must be an integer 1..256"
+        ):
+            load_aggregator_config(edited)
 
 
 def _edit(path, pattern, replacement, tmp_path):
