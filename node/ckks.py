@@ -30,7 +30,6 @@ aggregator; this path does not).
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import threading
 import time
@@ -43,6 +42,7 @@ import tenseal as ts
 
 from secagg import crypto
 from secagg.errors import SecAggError
+from secagg.processes import worker_pool
 
 __all__ = [
     "DECRYPTION_TOLERANCE",
@@ -908,7 +908,7 @@ def encryption_pool(workers: int, start_method: str = "spawn") -> ProcessPoolExe
     "fork" starts faster and needs no guard, but only in a process without gRPC
     (the benchmark uses it).
     """
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method))
+    return worker_pool(workers, start_method=start_method)
 
 
 def _worker_ready(_index: int = 0) -> int:

@@ -16,8 +16,6 @@ erased) only when too few usable messages remain.
 from __future__ import annotations
 
 import enum
-import multiprocessing
-import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from secagg.graph import (
     find_parameters,
     full_graph_parameters,
 )
+from secagg.processes import worker_pool
 
 
 class ServerStage(enum.Enum):
@@ -605,27 +604,16 @@ def _mask_group(task: tuple[bytes, str, int, int, list[MaskJob]]) -> np.ndarray:
 
 
 def mask_worker_pool(workers: int, *, wait: bool = True) -> ProcessPoolExecutor:
-    """Worker processes for `map_function=pool.map` (mask removal without the GIL).
-
-    Spawned, not forked: a child never inherits the parent's secrets or threads.
-    Start-up (interpreter, numpy, pycryptodome) happens here, before any round;
-    with wait=False it continues in the background.
+    """Worker processes for `map_function=pool.map` (mask removal without the GIL);
+    see `secagg.processes.worker_pool`. Start-up (interpreter, numpy, pycryptodome)
+    happens here, before any round; with wait=False it continues in the background.
     """
-    pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
-    )
+    pool = worker_pool(workers)
     ready = [pool.submit(_worker_ready) for _ in range(workers)]
     if wait:
         for future in ready:
             future.result()
     return pool
-
-
-def _worker_start() -> None:
-    # Ctrl-C reaches the whole process group: the driver decides how to stop (it
-    # shuts the pool down); a worker killed mid-job would break the pool instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _worker_ready() -> None:

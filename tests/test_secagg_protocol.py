@@ -114,6 +114,46 @@ def test_simulation_reports_progress_per_stage():
     assert [c for c in calls if c[0] == "unmasking"][-1][2] == 5
 
 
+def test_worker_processes_exit_with_their_parent(tmp_path):
+    """A parent that dies without shutting its pool down (SIGKILL, os._exit) must not
+    leave its workers blocked forever on their job queue."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script, pid_file = tmp_path / "parent.py", tmp_path / "worker.pid"
+    script.write_text(
+        "import os, sys\n"
+        "from secagg.processes import worker_pool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = worker_pool(1)\n"
+        "    pid = pool.submit(os.getpid).result(timeout=60)\n"
+        "    open(sys.argv[1], 'w').write(str(pid))\n"
+        "    os._exit(0)\n"
+    )
+    subprocess.run(
+        [sys.executable, str(script), str(pid_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+        check=True,
+    )
+    worker = int(pid_file.read_text())
+
+    def alive() -> bool:
+        try:
+            status = Path(f"/proc/{worker}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "State:\tZ" not in status  # a zombie has exited
+
+    deadline = time.monotonic() + 30
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive()
+
+
 def test_extreme_values_wrap_correctly():
     bits = 40
     top = (1 << bits) - 1
