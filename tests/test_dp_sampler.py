@@ -114,6 +114,7 @@ def test_variance_against_exact_variance(draws: dict, sigma: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~1.6e9 samples: about 10 minutes here, beyond the default 300 s
 def test_variance_sigma_quarter_one_percent() -> None:
     sigma, n = 0.25, n_for_one_percent(0.25)
     rng = CsprngSource(key=b"sampler-tests-key-slow-quarter!!")
