@@ -14,7 +14,7 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -130,10 +130,7 @@ def run_secagg_bench(
         times = list(result.participant_seconds.get(stage, {}).values())
         if times:
             per_participant[stage] = {"mean": statistics.fmean(times), "max": max(times)}
-    totals: dict[int, float] = {}
-    for stage_times in result.participant_seconds.values():
-        for u, s in stage_times.items():
-            totals[u] = totals.get(u, 0.0) + s
+    totals = result.participant_totals()
     masking = _masking_rate(dim, bits)
     keystream = crypto.measure_keystream_rate()
     return {
@@ -152,15 +149,11 @@ def run_secagg_bench(
         "aggregator_seconds": sum(result.aggregator_seconds.values()),
         "aggregator_stage_seconds": result.aggregator_seconds,
         "participant_stage_seconds": per_participant,
-        "participant_seconds_mean": statistics.fmean(totals.values()) if totals else 0.0,
+        "participant_seconds_mean": mean(totals.values()),
         "participant_seconds_max": max(totals.values(), default=0.0),
         "round_seconds": round_seconds,
-        "bytes_up_per_participant": statistics.fmean(result.bytes_up.values())
-        if result.bytes_up
-        else 0,
-        "bytes_down_per_participant": statistics.fmean(result.bytes_down.values())
-        if result.bytes_down
-        else 0,
+        "bytes_up_per_participant": mean(result.bytes_up.values()),
+        "bytes_down_per_participant": mean(result.bytes_down.values()),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "keystream_bytes_per_second": keystream,
         "masking_bytes_per_second": masking,
@@ -170,6 +163,12 @@ def run_secagg_bench(
         "participants_in_subprocess": participants_in_subprocess,
         "worker_processes": worker_processes,
     }
+
+
+def mean(values: Iterable[float]) -> float:
+    """The mean, or 0.0 for no values (e.g. nobody survived to upload)."""
+    values = list(values)
+    return statistics.fmean(values) if values else 0.0
 
 
 def bench_threat(corrupt_fraction: float, dropout: float) -> ThreatModel:

@@ -404,7 +404,7 @@ def run_point(
     """Run one round of `point`; return one JSON-ready row (see CSV_COLUMNS)."""
     if point.path == "ckks":
         return _run_ckks_point(point, workers=workers)
-    from bench.secagg_bench import _choose, _masking_rate, bench_threat
+    from bench.secagg_bench import _choose, _masking_rate, bench_threat, mean
 
     lane = crypto.mask_dtype(point.bits).itemsize
     keystream = crypto.measure_keystream_rate(total_bytes=64 << 20)
@@ -466,11 +466,8 @@ def run_point(
         decode(result.released, params, round_seed, len(u3))
         dp_decode_seconds = time.perf_counter() - t0
 
-    totals: dict[int, float] = {}
-    for stage_times in result.participant_seconds.values():
-        for u, s in stage_times.items():
-            totals[u] = totals.get(u, 0.0) + s
-    mask_times = list(result.participant_seconds.get("masked-input", {}).values())
+    totals = result.participant_totals()
+    mask_times = result.participant_seconds.get("masked-input", {}).values()
     k = result.k or 0
     participant_limit = (k + 1) * secagg_dim * lane / keystream
     aggregator_limit = len(u3) * secagg_dim / add_rate + masks_removed * secagg_dim * lane / (
@@ -485,9 +482,9 @@ def run_point(
             "survivors": len(u3),
             "correct": bool(result.correct),
             "aborted": result.server_abort.reason.value if result.server_abort else None,
-            "participant_seconds_mean": statistics.fmean(totals.values()) if totals else 0.0,
+            "participant_seconds_mean": mean(totals.values()),
             "participant_seconds_max": max(totals.values(), default=0.0),
-            "participant_mask_seconds": statistics.fmean(mask_times) if mask_times else 0.0,
+            "participant_mask_seconds": mean(mask_times),
             "participant_stage_seconds": {
                 s: statistics.fmean(v.values()) for s, v in result.participant_seconds.items() if v
             },
@@ -497,12 +494,8 @@ def run_point(
             "plaintext_sum_seconds": plain,
             "dp_encode_seconds": dp_encode_seconds,
             "dp_decode_seconds": dp_decode_seconds,
-            "bytes_up_per_participant": statistics.fmean(result.bytes_up.values())
-            if result.bytes_up
-            else 0.0,
-            "bytes_down_per_participant": statistics.fmean(result.bytes_down.values())
-            if result.bytes_down
-            else 0.0,
+            "bytes_up_per_participant": mean(result.bytes_up.values()),
+            "bytes_down_per_participant": mean(result.bytes_down.values()),
             "peak_rss_bytes": peak_rss,
             "baseline_rss_bytes": baseline_rss,
             "traced_peak_bytes": traced_peak,
@@ -565,7 +558,7 @@ def _traced_memory(inputs, point: Point, threat, dropouts: dict, workers: int) -
 
 def _run_ckks_point(point: Point, *, workers: int) -> dict:
     """path=ckks: the same inputs through node.ckks.simulate_ckks_round (TenSEAL CKKS)."""
-    from bench.secagg_bench import _choose
+    from bench.secagg_bench import _choose, mean
     from node.ckks import simulate_ckks_round
 
     inputs, secagg_dim, params, round_seed, dp_encode_seconds = _make_inputs(point)
@@ -605,7 +598,7 @@ def _run_ckks_point(point: Point, *, workers: int) -> dict:
         "survivors": len(survivors),
         "correct": bool(correct),
         "aborted": type(result.error).__name__ if result.error else None,
-        "participant_seconds_mean": statistics.fmean(enc) if enc else 0.0,
+        "participant_seconds_mean": mean(enc),
         "participant_seconds_max": max(enc, default=0.0),
         "aggregator_seconds": result.aggregate_seconds,
         "committee_decrypt_seconds": dict(result.decrypt_seconds),
@@ -614,9 +607,7 @@ def _run_ckks_point(point: Point, *, workers: int) -> dict:
         "plaintext_sum_seconds": plain,
         "dp_encode_seconds": dp_encode_seconds,
         "dp_decode_seconds": dp_decode_seconds,
-        "bytes_up_per_participant": statistics.fmean(result.bytes_up.values())
-        if result.bytes_up
-        else 0.0,
+        "bytes_up_per_participant": mean(result.bytes_up.values()),
         "peak_rss_bytes": peak_rss,
         "baseline_rss_bytes": baseline_rss,
         "workers": workers,

@@ -62,6 +62,14 @@ class SimulationResult:
             and np.array_equal(self.released, self.expected)
         )
 
+    def participant_totals(self) -> dict[int, float]:
+        """Each participant's protocol seconds, summed over all stages."""
+        totals: dict[int, float] = defaultdict(float)
+        for stage_times in self.participant_seconds.values():
+            for u, seconds in stage_times.items():
+                totals[u] += seconds
+        return dict(totals)
+
     def both_shares_released(self) -> list[tuple[int, int]]:
         """(holder, owner) pairs where one holder gave up both shares of one owner."""
         return [
